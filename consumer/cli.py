@@ -1,0 +1,265 @@
+"""`content-classifier`: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+import orjson
+
+from consumer import __version__
+
+__all__ = ["main"]
+
+EXIT_CONFIG = 2
+EXIT_SHUTDOWN_TIMEOUT = 3
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from consumer.clients import build_consumer, build_producer
+    from consumer.logs import configure_logging, get_logger
+    from consumer.model import load_model
+    from consumer.pipeline import Worker
+    from consumer.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    log = get_logger("consumer.run")
+    log.info("starting", version=__version__, settings=settings.loggable())
+    classifier = load_model(settings.model_path)
+    log.info("model loaded", model=classifier.name, model_version=classifier.version)
+    # Build the clients once up front so a bad KAFKA_ property fails start-up, not the loop.
+    build_producer(settings)
+    worker = Worker(
+        settings,
+        classifier,
+        consumer_factory=lambda **cb: build_consumer(settings, **cb),
+        producer_factory=lambda **cb: build_producer(settings, **cb),
+    )
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if worker.stopping:
+            return
+        log.info("stopping", signal=signal.Signals(signum).name)
+        worker.stop()
+        # The loop finishes its batch and commits; if it cannot within the timeout (a broker
+        # that does not answer), exit anyway: uncommitted work is redone by the next owner.
+        timer = threading.Timer(settings.shutdown_timeout_s, _exit_after_timeout)
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker.run()
+    return 0
+
+
+def _exit_after_timeout() -> None:
+    sys.stderr.write("shutdown did not finish within SHUTDOWN_TIMEOUT_S; exiting\n")
+    sys.stderr.flush()
+    os._exit(EXIT_SHUTDOWN_TIMEOUT)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from consumer.training import train_default, train_file
+
+    started = time.monotonic()
+    if args.recipe == "default":
+        from consumer.datasets import default_data_root
+
+        root = Path(args.data_root) if args.data_root else default_data_root()
+        folder = train_default(root, Path(args.out), version=args.version, seed=args.seed)
+    else:
+        if not args.data:
+            raise SystemExit("train: give --data FILE (CSV or JSONL of text,label) or --recipe default")
+        folder = train_file(
+            Path(args.data), Path(args.out), name=args.name, version=args.version, seed=args.seed
+        )
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    print(f"wrote {folder} in {time.monotonic() - started:.0f} s")
+    print(orjson.dumps(manifest.get("metrics", {}), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from consumer.model import load_model
+    from consumer.settings import DEFAULT_MODEL_PATH
+
+    classifier = load_model(Path(args.model) if args.model else DEFAULT_MODEL_PATH)
+    texts = _texts_to_classify(args)
+    out = sys.stdout.buffer
+    for start in range(0, len(texts), 1000):
+        chunk = texts[start : start + 1000]
+        for text, prediction in zip(chunk, classifier.classify(chunk), strict=True):
+            row = {
+                "label": prediction.label,
+                "score": prediction.score,
+                "scores": prediction.scores,
+                "action": prediction.action,
+            }
+            if args.with_text:
+                row = {"text": text, **row}
+            out.write(orjson.dumps(row) + b"\n")
+    out.flush()
+    return 0
+
+
+def _texts_to_classify(args: argparse.Namespace) -> list[str]:
+    """Texts from the arguments, a file (JSONL with `text`, CSV with `text`, or plain lines),
+    or standard input (one text a line, or JSONL)."""
+    if args.texts:
+        return list(args.texts)
+    if args.file:
+        path = Path(args.file)
+        if path.suffix.lower() in {".csv", ".tsv", ".jsonl", ".ndjson"}:
+            from consumer.produce import read_content_file
+
+            return [row["text"] for row in read_content_file(path) if isinstance(row.get("text"), str)]
+        lines = path.read_text(encoding="utf-8").splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    texts = []
+    for line in lines:
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("text"), str):
+                texts.append(row["text"])
+                continue
+        texts.append(line)
+    return texts
+
+
+def _cmd_produce(args: argparse.Namespace) -> int:
+    from consumer.produce import produce_file
+    from consumer.settings import load_settings
+
+    settings = load_settings()
+    topic = args.topic or settings.input_topic
+    sent = produce_file(Path(args.file), settings, topic, limit=args.limit, progress=not args.quiet)
+    print(f"sent {sent} records to {topic} on {settings.kafka_bootstrap_servers}")
+    return 0
+
+
+def _cmd_broker(args: argparse.Namespace) -> int:
+    from consumer.broker import EmbeddedBroker, create_topics
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with EmbeddedBroker(port=args.port) as broker:
+        if args.create_topics:
+            from consumer.settings import load_settings
+
+            settings = load_settings(kafka_bootstrap_servers=broker.bootstrap_servers)
+            create_topics(
+                broker.bootstrap_servers,
+                [
+                    (settings.input_topic, args.partitions),
+                    (settings.output_topic, args.partitions),
+                    (settings.dlq_topic, 1),
+                ],
+            )
+        print(broker.bootstrap_servers, flush=True)
+        print(
+            f"embedded broker on {broker.bootstrap_servers}; "
+            f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers} KAFKA_SESSION_TIMEOUT_MS=6000; "
+            "Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        stop.wait()
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from consumer.demo import run_demo
+
+    return run_demo(messages=args.messages, workers=args.workers, seed=args.seed)
+
+
+def _cmd_schemas(args: argparse.Namespace) -> int:
+    from consumer.schemas import write_schemas
+
+    for path in write_schemas(Path(args.out)) if args.out else write_schemas():
+        print(path)
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="content-classifier",
+        description="Classify content from a Kafka topic with a scikit-learn model.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a worker of the consumer group (settings from the environment)")
+    run.set_defaults(func=_cmd_run)
+
+    train = sub.add_parser("train", help="train a model folder")
+    train.add_argument("--data", help="CSV or JSONL file with text and label columns")
+    train.add_argument("--recipe", choices=["default"], help="the shipped model's recipe over ../shared/data")
+    train.add_argument("--data-root", help="folder of the training sources (default: ../shared/data)")
+    train.add_argument("--out", required=True, help="model folder to write")
+    train.add_argument("--name", default="custom", help="model name (with --data)")
+    train.add_argument("--version", default="0.1.0", help="model version")
+    train.add_argument("--seed", type=int, default=20261125)
+    train.set_defaults(func=_cmd_train)
+
+    classify = sub.add_parser("classify", help="classify texts from arguments, a file or stdin")
+    classify.add_argument("texts", nargs="*", help="texts to classify")
+    classify.add_argument("--file", help="JSONL/CSV with a text field, or plain text lines")
+    classify.add_argument("--model", help="model folder (default: the shipped model)")
+    classify.add_argument("--with-text", action="store_true", help="echo each text in its line")
+    classify.set_defaults(func=_cmd_classify)
+
+    produce = sub.add_parser("produce", help="send a JSONL or CSV file of content to the input topic")
+    produce.add_argument("file")
+    produce.add_argument("--topic", help="topic (default: INPUT_TOPIC)")
+    produce.add_argument("--limit", type=int, help="send at most this many records")
+    produce.add_argument("--quiet", action="store_true", help="no progress bar")
+    produce.set_defaults(func=_cmd_produce)
+
+    demo = sub.add_parser("demo", help="the whole job on the embedded broker, with a summary")
+    demo.add_argument("--messages", type=int, default=20_000)
+    demo.add_argument("--workers", type=int, default=2)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.set_defaults(func=_cmd_demo)
+
+    broker = sub.add_parser("broker", help="start the embedded broker and print its address")
+    broker.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
+    broker.add_argument("--create-topics", action="store_true", help="create the input, output and DLQ topics")
+    broker.add_argument("--partitions", type=int, default=4)
+    broker.set_defaults(func=_cmd_broker)
+
+    schemas = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
+    schemas.add_argument("--out", help="folder (default: schemas/)")
+    schemas.set_defaults(func=_cmd_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from consumer.model import ModelArtifactError
+    from consumer.settings import SettingsError
+
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SettingsError as exc:
+        print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ModelArtifactError as exc:
+        print(f"content-classifier {args.command}: model refused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG

@@ -1,0 +1,93 @@
+"""librdkafka configuration for the worker's consumer and producer.
+
+The properties that the delivery guarantees rest on are set here and cannot be overridden
+(see `settings.GUARANTEE_PROPERTIES`); everything else comes from `KAFKA_<NAME>` variables.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer
+
+from consumer.settings import Settings, SettingsError, env_name_of_property
+
+__all__ = [
+    "build_consumer",
+    "build_producer",
+    "consumer_config",
+    "producer_config",
+    "producer_properties",
+]
+
+_PROPERTY_IN_ERROR = re.compile(r'property[^"]*"([a-z0-9._-]+)"', re.IGNORECASE)
+#: librdkafka logs through this logger (structlog renders it).
+_KAFKA_LOGGER = logging.getLogger("librdkafka")
+
+
+# Properties of one client kind only; librdkafka warns when the other kind is given them,
+# so the shared KAFKA_<NAME> passthrough leaves them out of the other client's config.
+_CONSUMER_ONLY = (
+    "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "auto.offset.reset",
+    "auto.commit.interval.ms", "partition.assignment.strategy", "group.", "fetch.",
+    "queued.", "isolation.level", "enable.partition.eof", "check.crcs", "coordinator.",
+)
+_PRODUCER_ONLY = (
+    "linger.ms", "queue.buffering.", "batch.", "compression.", "message.timeout.ms",
+    "delivery.timeout.ms", "retries", "message.send.max.retries", "request.timeout.ms",
+    "sticky.partitioning.linger.ms", "partitioner",
+)
+
+
+def _without(config: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, Any]:
+    return {key: value for key, value in config.items() if not key.startswith(prefixes)}
+
+
+def consumer_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "client.id": "content-classifier",
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "cooperative-sticky",
+        **_without(settings.common_client_config(), _PRODUCER_ONLY),
+        "group.id": settings.group_id,
+        # Offsets are committed explicitly, only for records whose verdicts are acknowledged.
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+    }
+
+
+def producer_properties(settings: Settings) -> dict[str, Any]:
+    """The passthrough properties that apply to a producer (for `produce` and tools)."""
+    return _without(settings.common_client_config(), _CONSUMER_ONLY)
+
+
+def producer_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "client.id": "content-classifier",
+        "linger.ms": 5,
+        "compression.type": "lz4",
+        **producer_properties(settings),
+        "enable.idempotence": True,
+        "acks": "all",
+    }
+
+
+def _built(factory: type[Any], config: dict[str, Any], **callbacks: Any) -> Any:
+    """Construct a client; a bad `KAFKA_<NAME>` property fails naming the variable."""
+    try:
+        return factory({**config, "logger": _KAFKA_LOGGER, **callbacks})
+    except KafkaException as exc:
+        text = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
+        match = _PROPERTY_IN_ERROR.search(text)
+        variable = env_name_of_property(match.group(1)) if match else "a KAFKA_ variable"
+        raise SettingsError(f"{variable}: {text}") from None
+
+
+def build_consumer(settings: Settings, **callbacks: Any) -> Consumer:
+    return _built(Consumer, consumer_config(settings), **callbacks)  # type: ignore[no-any-return]
+
+
+def build_producer(settings: Settings, **callbacks: Any) -> Producer:
+    return _built(Producer, producer_config(settings), **callbacks)  # type: ignore[no-any-return]

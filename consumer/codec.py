@@ -1,0 +1,187 @@
+"""Decode and validate input records; build verdict and dead-letter records.
+
+A failure is a value (`Failure`: the record, the stage, the reason) until the pipeline routes
+it to the dead-letter topic. Reasons never quote the record's content: a dead letter already
+carries the original bytes, and logs must not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import orjson
+from pydantic import ValidationError
+
+from consumer.contracts import (
+    MAX_TEXT_CHARS_CONTEXT,
+    ContentMessage,
+    DeadLetterHeader,
+    Stage,
+)
+from consumer.model import Prediction
+
+__all__ = [
+    "Decoded",
+    "Failure",
+    "KafkaRecord",
+    "OutRecord",
+    "dead_letter",
+    "decode",
+    "record_id",
+    "rfc3339_now",
+    "verdict",
+]
+
+Headers = list[tuple[str, bytes | None]]
+
+
+class KafkaRecord(Protocol):
+    """The part of confluent_kafka.Message the worker uses (unit tests pass fakes)."""
+
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def key(self) -> bytes | None: ...
+    def value(self) -> bytes | None: ...
+    def headers(self) -> Headers | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+@dataclass(slots=True)
+class Decoded:
+    record: KafkaRecord
+    text: str
+    id: str
+
+
+@dataclass(slots=True)
+class Failure:
+    record: KafkaRecord
+    stage: Stage
+    exception_class: str
+    reason: str
+
+
+@dataclass(slots=True)
+class OutRecord:
+    """A record to produce, and the input record whose offset it settles."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None
+    timestamp: int | None
+    source: KafkaRecord
+
+
+def record_id(record: KafkaRecord) -> str:
+    return f"{record.topic()}:{record.partition()}:{record.offset()}"
+
+
+def _describe(exc: ValidationError) -> str:
+    """A validation error without the input values (they may be the content itself)."""
+    parts = []
+    for error in exc.errors(include_url=False, include_input=False, include_context=False):
+        where = ".".join(str(part) for part in error["loc"]) or "value"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def decode(record: KafkaRecord, max_text_chars: int) -> Decoded | Failure:
+    """Parse a record's value as a ContentMessage, or say at which stage and why it failed."""
+    raw = record.value()
+    if raw is None:
+        return Failure(record, Stage.DECODE, "TombstoneRecord", "the value is null (tombstone)")
+    try:
+        payload: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        # orjson's message names the position and the problem (invalid UTF-8, bad syntax).
+        return Failure(record, Stage.DECODE, type(exc).__name__, str(exc))
+    if not isinstance(payload, dict):
+        return Failure(
+            record,
+            Stage.VALIDATE,
+            "ValidationError",
+            f"value: the JSON is a {type(payload).__name__}, not an object",
+        )
+    try:
+        message = ContentMessage.model_validate(
+            payload, context={MAX_TEXT_CHARS_CONTEXT: max_text_chars}
+        )
+    except ValidationError as exc:
+        return Failure(record, Stage.VALIDATE, "ValidationError", _describe(exc))
+    return Decoded(record, message.text, message.id or record_id(record))
+
+
+def rfc3339_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def verdict(
+    item: Decoded,
+    prediction: Prediction,
+    model: dict[str, str],
+    output_topic: str,
+    classified_at: str,
+) -> OutRecord:
+    record = item.record
+    value = {
+        "id": item.id,
+        "label": prediction.label,
+        "score": prediction.score,
+        "scores": prediction.scores,
+        "action": prediction.action,
+        "model": model,
+        "source": {
+            "topic": record.topic(),
+            "partition": record.partition(),
+            "offset": record.offset(),
+        },
+        "classified_at": classified_at,
+    }
+    key = record.key()
+    return OutRecord(
+        topic=output_topic,
+        key=key if key is not None else item.id.encode(),
+        value=orjson.dumps(value),
+        headers=None,
+        timestamp=None,
+        source=record,
+    )
+
+
+def dead_letter(
+    failure: Failure,
+    dlq_topic: str,
+    group_id: str,
+    failed_at: str,
+    model_version: str | None = None,
+) -> OutRecord:
+    """The original record byte for byte, plus the `__classifier.errors.*` headers."""
+    record = failure.record
+    headers: Headers = list(record.headers() or [])
+    added: Sequence[tuple[DeadLetterHeader, str]] = [
+        (DeadLetterHeader.TOPIC, str(record.topic())),
+        (DeadLetterHeader.PARTITION, str(record.partition())),
+        (DeadLetterHeader.OFFSET, str(record.offset())),
+        (DeadLetterHeader.STAGE, failure.stage.value),
+        (DeadLetterHeader.EXCEPTION_CLASS, failure.exception_class),
+        (DeadLetterHeader.EXCEPTION_MESSAGE, failure.reason),
+        (DeadLetterHeader.GROUP_ID, group_id),
+        (DeadLetterHeader.FAILED_AT, failed_at),
+    ]
+    headers.extend((name.value, value.encode()) for name, value in added)
+    if failure.stage is Stage.CLASSIFY and model_version is not None:
+        headers.append((DeadLetterHeader.MODEL_VERSION.value, model_version.encode()))
+    timestamp_type, timestamp = record.timestamp()
+    return OutRecord(
+        topic=dlq_topic,
+        key=record.key(),
+        value=record.value(),
+        headers=headers,
+        timestamp=timestamp if timestamp_type != 0 and timestamp >= 0 else None,
+        source=record,
+    )

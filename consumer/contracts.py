@@ -1,0 +1,153 @@
+"""The contracts other teams build on: input message, verdict, dead-letter headers.
+
+Changing a field here is a contract change: bump `CONTRACT_VERSION` and regenerate the
+JSON Schema files in `schemas/` (`content-classifier schemas`); a test fails when they drift.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, field_validator
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "DLQ_HEADER_PREFIX",
+    "ContentMessage",
+    "DeadLetterHeader",
+    "ModelRef",
+    "SourceRef",
+    "Stage",
+    "Verdict",
+]
+
+CONTRACT_VERSION = "1.0.0"
+DLQ_HEADER_PREFIX = "__classifier.errors."
+#: Validation context key: the longest text accepted (MAX_TEXT_CHARS).
+MAX_TEXT_CHARS_CONTEXT = "max_text_chars"
+
+
+class Stage(StrEnum):
+    """Where a record failed: its dead letter's `__classifier.errors.stage`."""
+
+    DECODE = "decode"
+    VALIDATE = "validate"
+    CLASSIFY = "classify"
+
+
+class DeadLetterHeader(StrEnum):
+    """Headers added to a dead letter, beside the original record's own headers."""
+
+    TOPIC = DLQ_HEADER_PREFIX + "topic"
+    PARTITION = DLQ_HEADER_PREFIX + "partition"
+    OFFSET = DLQ_HEADER_PREFIX + "offset"
+    STAGE = DLQ_HEADER_PREFIX + "stage"
+    EXCEPTION_CLASS = DLQ_HEADER_PREFIX + "exception.class.name"
+    EXCEPTION_MESSAGE = DLQ_HEADER_PREFIX + "exception.message"
+    GROUP_ID = DLQ_HEADER_PREFIX + "group.id"
+    FAILED_AT = DLQ_HEADER_PREFIX + "failed_at"
+    MODEL_VERSION = DLQ_HEADER_PREFIX + "model.version"
+
+
+class ContentMessage(BaseModel):
+    """The value of an input record: a UTF-8 JSON object."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        title="ContentMessage",
+        json_schema_extra={"$comment": f"content-classifier contract {CONTRACT_VERSION}"},
+    )
+
+    text: StrictStr = Field(
+        description="The content to classify: non-empty after trimming, at most "
+        "MAX_TEXT_CHARS characters (10000 by default); longer text is dead-lettered.",
+        min_length=1,
+    )
+    id: StrictStr | None = Field(
+        None,
+        min_length=1,
+        max_length=256,
+        description="The producer's id; when absent the verdict's id is topic:partition:offset.",
+    )
+    source: StrictStr | None = Field(None, description="Where the content came from.")
+    metadata: dict[StrictStr, StrictStr] | None = Field(
+        None, description="Free-form string attributes, passed through untouched."
+    )
+    created_at: datetime | None = Field(
+        None, description="When the content was created (RFC 3339)."
+    )
+
+    @field_validator("text")
+    @classmethod
+    def _text_present_and_bounded(cls, text: str, info: ValidationInfo) -> str:
+        if not text.strip():
+            raise ValueError("text is empty after trimming whitespace")
+        limit = (info.context or {}).get(MAX_TEXT_CHARS_CONTEXT)
+        if limit is not None and len(text) > limit:
+            raise ValueError(f"text has {len(text)} characters, more than the limit of {limit}")
+        return text
+
+
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class ModelRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    version: str
+
+
+class SourceRef(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+
+
+class Verdict(BaseModel):
+    """The value of an output record; its key is the input key, or the id when there was none."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        title="Verdict",
+        json_schema_extra={"$comment": f"content-classifier contract {CONTRACT_VERSION}"},
+    )
+
+    id: str = Field(description="The input's id, or topic:partition:offset when it had none.")
+    label: str = Field(description="The predicted label, e.g. benign or malicious.")
+    score: Probability = Field(description="Probability of `label`.")
+    scores: dict[str, Probability] = Field(description="Probability of every label.")
+    action: str | None = Field(
+        None, description="What the model's policy says to do: allow, review or block."
+    )
+    model: ModelRef
+    source: SourceRef
+    classified_at: datetime = Field(description="When the verdict was made (RFC 3339, UTC).")
+
+
+def dead_letter_headers_schema() -> dict[str, Any]:
+    """A JSON Schema of the headers a dead letter adds (header name -> UTF-8 string)."""
+    required = [h.value for h in DeadLetterHeader if h is not DeadLetterHeader.MODEL_VERSION]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$comment": f"content-classifier contract {CONTRACT_VERSION}",
+        "title": "DeadLetterHeaders",
+        "description": "Headers added to a dead letter beside the original record's own "
+        "headers; every value is a UTF-8 string. model.version is present at stage classify.",
+        "type": "object",
+        "properties": {
+            DeadLetterHeader.STAGE.value: {"enum": [s.value for s in Stage]},
+            **{
+                h.value: {"type": "string"}
+                for h in DeadLetterHeader
+                if h is not DeadLetterHeader.STAGE
+            },
+        },
+        "required": required,
+    }

@@ -1,0 +1,261 @@
+"""Model artifacts: a folder with `model.joblib`, `manifest.json` and `MODEL_CARD.md`.
+
+joblib is pickle: unpickling an unverified file runs whatever code it carries. So loading
+checks, before anything is unpickled, that the manifest names a file inside its own folder,
+that the file's sha256 matches the manifest, and that the artifact was built with the
+scikit-learn version installed here. Any mismatch raises `ModelArtifactError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import joblib
+import numpy as np
+import orjson
+import sklearn
+
+__all__ = [
+    "MANIFEST_NAME",
+    "Classifier",
+    "ModelArtifactError",
+    "Policy",
+    "Prediction",
+    "ProbabilisticModel",
+    "load_model",
+    "save_model",
+    "sha256_of",
+]
+
+MANIFEST_NAME = "manifest.json"
+MODEL_FILE = "model.joblib"
+
+
+class ModelArtifactError(RuntimeError):
+    """The model folder is missing, inconsistent or untrusted; nothing was unpickled."""
+
+
+class ProbabilisticModel(Protocol):
+    """What the worker needs of a model: scikit-learn's `predict_proba` on raw texts."""
+
+    classes_: Any
+
+    def predict_proba(self, texts: Sequence[str]) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How probabilities become a label and an action.
+
+    Binary models name a `positive_label` (e.g. malicious): it is the label when its
+    probability reaches `threshold`. The action is `block` at or above `block_threshold`,
+    `review` at or above `review_threshold`, `allow` below. Models without a positive label
+    take the most probable label and no action.
+    """
+
+    positive_label: str | None = None
+    threshold: float = 0.5
+    review_threshold: float | None = None
+    block_threshold: float | None = None
+
+    @classmethod
+    def from_manifest(cls, data: dict[str, Any] | None) -> Policy:
+        if not data:
+            return cls()
+        return cls(
+            positive_label=data.get("positive_label"),
+            threshold=float(data.get("threshold", 0.5)),
+            review_threshold=_optional_float(data.get("review_threshold")),
+            block_threshold=_optional_float(data.get("block_threshold")),
+        )
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {
+            "positive_label": self.positive_label,
+            "threshold": self.threshold,
+            "review_threshold": self.review_threshold,
+            "block_threshold": self.block_threshold,
+        }
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    label: str
+    score: float
+    scores: dict[str, float]
+    action: str | None
+
+
+@dataclass(slots=True)
+class Classifier:
+    """A verified, loaded model with its policy; `classify` is one vectorised call."""
+
+    name: str
+    version: str
+    labels: tuple[str, ...]
+    policy: Policy
+    estimator: ProbabilisticModel
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def classify(self, texts: Sequence[str]) -> list[Prediction]:
+        if not texts:
+            return []
+        proba = np.asarray(self.estimator.predict_proba(list(texts)), dtype=np.float64)
+        if proba.shape != (len(texts), len(self.labels)):
+            raise ValueError(
+                f"predict_proba returned shape {proba.shape}, "
+                f"expected ({len(texts)}, {len(self.labels)})"
+            )
+        proba = np.clip(np.round(proba, 6), 0.0, 1.0)
+        labels = self.labels
+        policy = self.policy
+        rows = proba.tolist()
+        if policy.positive_label is not None and len(labels) == 2:
+            positive = labels.index(policy.positive_label)
+            negative_label = labels[1 - positive]
+            return [
+                self._binary(row, positive, negative_label, labels, policy) for row in rows
+            ]
+        best = proba.argmax(axis=1).tolist()
+        return [
+            Prediction(labels[b], row[b], dict(zip(labels, row, strict=True)), None)
+            for b, row in zip(best, rows, strict=True)
+        ]
+
+    @staticmethod
+    def _binary(
+        row: list[float], positive: int, negative_label: str, labels: tuple[str, ...], policy: Policy
+    ) -> Prediction:
+        p = row[positive]
+        scores = dict(zip(labels, row, strict=True))
+        if p >= policy.threshold:
+            label, score = labels[positive], p
+        else:
+            label, score = negative_label, row[1 - positive]
+        block_at = policy.threshold if policy.block_threshold is None else policy.block_threshold
+        if p >= block_at:
+            action = "block"
+        elif policy.review_threshold is not None and p >= policy.review_threshold:
+            action = "review"
+        else:
+            action = "allow"
+        return Prediction(label, score, scores, action)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    manifest_path = folder / MANIFEST_NAME
+    if not folder.is_dir():
+        raise ModelArtifactError(f"model folder {folder} does not exist (set MODEL_PATH)")
+    if not manifest_path.is_file():
+        raise ModelArtifactError(f"model folder {folder} has no {MANIFEST_NAME}")
+    try:
+        manifest = orjson.loads(manifest_path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise ModelArtifactError(f"{manifest_path} is not valid JSON: {exc}") from None
+    if not isinstance(manifest, dict):
+        raise ModelArtifactError(f"{manifest_path} is not a JSON object")
+    for key in ("name", "version", "labels", "sha256", "sklearn_version"):
+        if key not in manifest:
+            raise ModelArtifactError(f"{manifest_path} has no {key!r}")
+    return manifest
+
+
+def _artifact_file(folder: Path, manifest: dict[str, Any]) -> Path:
+    """The model file the manifest names; it must lie inside the model folder."""
+    name = manifest.get("file", MODEL_FILE)
+    root = folder.resolve()
+    path = (root / str(name)).resolve()
+    if root not in path.parents:
+        raise ModelArtifactError(
+            f"manifest names {name!r}, which lies outside the model folder {folder}"
+        )
+    if not path.is_file():
+        raise ModelArtifactError(f"model file {path} does not exist")
+    return path
+
+
+def load_model(folder: Path | str) -> Classifier:
+    """Verify and load a model folder. Raises `ModelArtifactError` before unpickling on any
+    mismatch of sha256, location or scikit-learn version."""
+    folder = Path(folder)
+    manifest = _read_manifest(folder)
+    path = _artifact_file(folder, manifest)
+    built_with = str(manifest["sklearn_version"])
+    if built_with != sklearn.__version__:
+        raise ModelArtifactError(
+            f"model {folder} was built with scikit-learn {built_with}, "
+            f"this worker runs {sklearn.__version__}: retrain it or install that version"
+        )
+    actual = sha256_of(path)
+    if actual != manifest["sha256"]:
+        raise ModelArtifactError(
+            f"sha256 mismatch for {path}: manifest says {manifest['sha256']}, file is {actual}; "
+            "refusing to unpickle a file that is not the one the manifest describes"
+        )
+    estimator = joblib.load(path)
+    labels = tuple(str(label) for label in manifest["labels"])
+    classes = tuple(str(c) for c in getattr(estimator, "classes_", ()))
+    if classes != labels:
+        raise ModelArtifactError(f"manifest labels {labels} differ from the model's {classes}")
+    return Classifier(
+        name=str(manifest["name"]),
+        version=str(manifest["version"]),
+        labels=labels,
+        policy=Policy.from_manifest(manifest.get("policy")),
+        estimator=estimator,
+        manifest=manifest,
+    )
+
+
+def save_model(
+    folder: Path | str,
+    estimator: ProbabilisticModel,
+    *,
+    name: str,
+    version: str,
+    policy: Policy | None = None,
+    extra: dict[str, Any] | None = None,
+    model_card: str | None = None,
+) -> Path:
+    """Write `model.joblib`, `manifest.json` (with its sha256) and `MODEL_CARD.md`."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MODEL_FILE
+    tmp = folder / f".{MODEL_FILE}.{os.getpid()}.tmp"
+    joblib.dump(estimator, tmp, compress=3)
+    tmp.replace(path)
+    manifest: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "labels": [str(c) for c in estimator.classes_],
+        "file": MODEL_FILE,
+        "sha256": sha256_of(path),
+        "sklearn_version": sklearn.__version__,
+        "policy": (policy or Policy()).to_manifest(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **(extra or {}),
+    }
+    (folder / MANIFEST_NAME).write_bytes(
+        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
+    if model_card is not None:
+        (folder / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")
+    return folder

@@ -1,0 +1,41 @@
+"""JSON Schema files generated from the contracts, for producers and consumers in any language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from consumer.contracts import ContentMessage, Verdict, dead_letter_headers_schema
+
+__all__ = ["SCHEMA_DIR", "render_schemas", "write_schemas"]
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+def _with_draft(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def render_schemas() -> dict[str, bytes]:
+    """File name -> the schema's bytes, exactly as committed in `schemas/`."""
+    documents = {
+        "content-message.schema.json": _with_draft(ContentMessage.model_json_schema()),
+        "verdict.schema.json": _with_draft(Verdict.model_json_schema(mode="serialization")),
+        "dead-letter-headers.schema.json": dead_letter_headers_schema(),
+    }
+    return {
+        name: orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        for name, doc in documents.items()
+    }
+
+
+def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, content in render_schemas().items():
+        path = directory / name
+        path.write_bytes(content)
+        written.append(path)
+    return written

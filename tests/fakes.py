@@ -1,0 +1,111 @@
+"""Fakes typed against the Protocols the worker uses (unit tests only; no broker)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, TopicPartition
+
+
+@dataclass
+class FakeMessage:
+    _value: bytes | None
+    _key: bytes | None = None
+    _topic: str = "in"
+    _partition: int = 0
+    _offset: int = 0
+    _headers: list[tuple[str, bytes | None]] | None = None
+    _timestamp: tuple[int, int] = (1, 1_700_000_000_000)
+    _error: KafkaError | None = None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes | None]] | None:
+        return self._headers
+
+    def timestamp(self) -> tuple[int, int]:
+        return self._timestamp
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+
+@dataclass
+class FakeConsumer:
+    batches: list[list[FakeMessage]] = field(default_factory=list)
+    commits: list[list[tuple[str, int, int]]] = field(default_factory=list)
+    seeks: list[tuple[str, int, int]] = field(default_factory=list)
+    callbacks: dict[str, Any] = field(default_factory=dict)
+    closed: bool = False
+
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        self.callbacks = callbacks
+
+    def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        return self.batches.pop(0) if self.batches else []
+
+    def commit(self, offsets: Sequence[TopicPartition] = (), asynchronous: bool = True) -> None:
+        self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
+
+    def seek(self, partition: TopicPartition) -> None:
+        self.seeks.append((partition.topic, partition.partition, partition.offset))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@dataclass
+class Produced:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]] | None
+    timestamp: int | None
+
+
+@dataclass
+class FakeProducer:
+    """Acknowledges everything on flush, except records whose value `fail_when` matches."""
+
+    fail_when: Any = None
+    produced: list[Produced] = field(default_factory=list)
+    _pending: list[tuple[Any, Produced]] = field(default_factory=list)
+
+    def produce(self, topic: str, **kwargs: Any) -> None:
+        record = Produced(
+            topic,
+            kwargs.get("key"),
+            kwargs.get("value"),
+            kwargs.get("headers"),
+            kwargs.get("timestamp"),
+        )
+        self._pending.append((kwargs.get("on_delivery"), record))
+
+    def poll(self, timeout: float) -> int:
+        return self.flush(timeout)
+
+    def flush(self, timeout: float) -> int:
+        pending, self._pending = self._pending, []
+        for callback, record in pending:
+            if self.fail_when is not None and self.fail_when(record):
+                callback(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
+            else:
+                self.produced.append(record)
+                if callback:
+                    callback(None, None)
+        return 0

@@ -1,0 +1,213 @@
+"""Helpers for tests against a real broker: workers as processes, producing, reading back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from consumer.broker import EMBEDDED_CLIENT_PROPERTIES
+
+REPO = Path(__file__).resolve().parents[2]
+
+Headers = list[tuple[str, bytes | None]]
+
+
+@dataclass
+class Sent:
+    """A record as produced, with the partition and offset the broker gave it."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None
+    partition: int
+    offset: int
+    timestamp: int
+
+
+def client_properties() -> dict[str, str]:
+    """Extra librdkafka properties for clients of the broker under test."""
+    return dict(EMBEDDED_CLIENT_PROPERTIES)
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None, Headers | None]],
+    partition_of: Mapping[int, int] | None = None,
+) -> list[Sent]:
+    """Produce (key, value, headers); returns what the broker acknowledged, in order."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+    )
+    sent: list[Sent] = []
+    failures: list[str] = []
+
+    def reporter(headers: Headers | None) -> Callable[[object, object], None]:
+        # Delivery reports do not carry headers: keep the ones that were sent.
+        def report(error: object, message: object) -> None:
+            if error is not None:
+                failures.append(str(error))
+                return
+            _ts_type, ts = message.timestamp()  # type: ignore[attr-defined]
+            sent.append(
+                Sent(
+                    message.key(),  # type: ignore[attr-defined]
+                    message.value(),  # type: ignore[attr-defined]
+                    headers,
+                    message.partition(),  # type: ignore[attr-defined]
+                    message.offset(),  # type: ignore[attr-defined]
+                    ts,
+                )
+            )
+
+        return report
+
+    for number, (key, value, headers) in enumerate(records):
+        kwargs: dict[str, object] = {"key": key, "value": value, "on_delivery": reporter(headers)}
+        if headers:
+            kwargs["headers"] = headers
+        if partition_of is not None and number in partition_of:
+            kwargs["partition"] = partition_of[number]
+        while True:
+            try:
+                producer.produce(topic, **kwargs)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    assert producer.flush(60) == 0, "records left unacknowledged"
+    assert not failures, failures
+    return sent
+
+
+@dataclass
+class Output:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None
+    timestamp: int
+
+    def json(self) -> dict[str, object]:
+        return orjson.loads(self.value or b"null")  # type: ignore[no-any-return]
+
+
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    *,
+    expect: int | None = None,
+    timeout_s: float = 60.0,
+    settle_s: float = 2.0,
+) -> list[Output]:
+    """Read a topic from the beginning until `expect` records came (then `settle_s` more,
+    so that duplicates would show), or until nothing new arrives for `settle_s`."""
+    reader = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"reader-{os.getpid()}-{time.monotonic_ns()}",
+            "enable.auto.commit": False,
+        }
+    )
+    reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    out: list[Output] = []
+    deadline = time.monotonic() + timeout_s
+    last_new = time.monotonic()
+    try:
+        while time.monotonic() < deadline:
+            batch = reader.consume(1000, 0.2)
+            for m in batch:
+                if m.error():
+                    continue
+                out.append(
+                    Output(
+                        m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
+                        m.timestamp()[1],
+                    )
+                )
+            if batch:
+                last_new = time.monotonic()
+            idle = time.monotonic() - last_new
+            if expect is not None and len(out) >= expect and idle >= settle_s:
+                break
+            if expect is None and idle >= settle_s:
+                break
+    finally:
+        reader.close()
+    return out
+
+
+def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        committed = reader.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=10
+        )
+    finally:
+        reader.close()
+    return {tp.partition: tp.offset for tp in committed}
+
+
+@dataclass
+class WorkerProcess:
+    """`python -m consumer run` as operators run it, with its log captured."""
+
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] = field(init=False)
+
+    def start(self) -> WorkerProcess:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "consumer", "run"],
+            env=self.env,
+            cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, needle: str, timeout_s: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if needle in self.log():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log()}")
+            time.sleep(0.1)
+        raise AssertionError(f"{needle!r} not logged within {timeout_s} s:\n{self.log()[-3000:]}")
+
+    def terminate(self, timeout_s: float = 30.0) -> tuple[int, float]:
+        """SIGTERM; returns the exit code and the seconds it took."""
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(timeout_s)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+            self._log.close()
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self._log.close()

@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+import pytest
+from confluent_kafka import TopicPartition
+
+from consumer.codec import Decoded
+from consumer.model import Classifier, Policy, Prediction
+from consumer.pipeline import Worker, classify_isolating
+from consumer.settings import Settings
+from tests.fakes import FakeConsumer, FakeMessage, FakeProducer
+
+POISON = "<<poison>>"
+
+
+class PoisonModel:
+    """A model that raises on any batch containing the marker, like a real bug would."""
+
+    classes_ = ("benign", "malicious")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict_proba(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        if any(POISON in text for text in texts):
+            raise RuntimeError("model cannot handle this input")
+        return [[0.2, 0.8] if "bad" in text else [0.9, 0.1] for text in texts]
+
+
+def classifier() -> Classifier:
+
+    return Classifier(
+        name="fake",
+        version="1.2.3",
+        labels=("benign", "malicious"),
+        policy=Policy(positive_label="malicious", threshold=0.5),
+        estimator=PoisonModel(),
+    )
+
+
+def make_worker(
+    batches: list[list[FakeMessage]], producer: FakeProducer | None = None
+) -> tuple[Worker, FakeConsumer, FakeProducer]:
+    consumer = FakeConsumer(batches=batches)
+    producer = producer or FakeProducer()
+    settings = Settings(batch_max_messages=100, batch_max_wait_ms=1, max_text_chars=50)
+    worker = Worker(settings, classifier(), lambda **_: consumer, lambda **_: producer)
+    worker.consumer = consumer  # what run() would build
+    worker.producer = producer
+    worker._on_assign(consumer, [TopicPartition("in", p) for p in range(3)])
+    return worker, consumer, producer
+
+
+def record(offset: int, value: bytes | None, partition: int = 0) -> FakeMessage:
+    return FakeMessage(value, _key=f"k{offset}".encode(), _partition=partition, _offset=offset)
+
+
+def text(value: str) -> bytes:
+    return orjson.dumps({"text": value})
+
+
+def test_one_output_per_input_and_commit_after_delivery() -> None:
+    batch = [
+        record(0, text("hello")),
+        record(1, text("bad stuff")),
+        record(2, b"not json"),
+        record(3, None),
+        record(4, text("x" * 51)),
+        record(0, text("other partition"), partition=1),
+    ]
+    worker, consumer, producer = make_worker([batch])
+    result = worker.process(batch)
+    assert (result.records, result.verdicts, result.dead_letters) == (6, 3, 3)
+    assert [p.topic for p in producer.produced].count("content.verdicts") == 3
+    assert [p.topic for p in producer.produced].count("content.dlq") == 3
+    assert consumer.commits == [[("in", 0, 5), ("in", 1, 1)]]
+    labels = [
+        orjson.loads(p.value or b"")["label"]
+        for p in producer.produced
+        if p.topic == "content.verdicts"
+    ]
+    assert labels == ["benign", "malicious", "benign"]
+
+
+def test_outputs_keep_input_order_within_a_partition() -> None:
+    batch = [record(i, text(f"m{i}") if i % 3 else b"{") for i in range(12)]
+    worker, _, producer = make_worker([batch])
+    worker.process(batch)
+    offsets = []
+    for produced in producer.produced:
+        if produced.topic == "content.verdicts":
+            offsets.append(orjson.loads(produced.value or b"")["source"]["offset"])
+        else:
+            headers = dict(produced.headers or [])
+            offsets.append(int(headers["__classifier.errors.offset"] or b"-1"))
+    assert offsets == list(range(12))
+
+
+def test_a_poison_record_is_isolated_and_dead_lettered_at_classify() -> None:
+    batch = [record(i, text(POISON if i == 5 else f"fine {i}")) for i in range(16)]
+    worker, consumer, producer = make_worker([batch])
+    result = worker.process(batch)
+    assert (result.verdicts, result.dead_letters) == (15, 1)
+    [dead] = [p for p in producer.produced if p.topic == "content.dlq"]
+    headers = dict(dead.headers or [])
+    assert headers["__classifier.errors.stage"] == b"classify"
+    assert headers["__classifier.errors.model.version"] == b"1.2.3"
+    assert headers["__classifier.errors.exception.class.name"] == b"RuntimeError"
+    assert dead.value == batch[5].value()
+    assert consumer.commits == [[("in", 0, 16)]]
+
+
+def test_isolation_costs_logarithmic_calls() -> None:
+    model = PoisonModel()
+    items = [
+        Decoded(FakeMessage(b""), POISON if i == 100 else "ok", str(i)) for i in range(256)
+    ]
+    classifier = Classifier("m", "1", ("benign", "malicious"), Policy(), model)
+    ok, bad = classify_isolating(classifier.classify, items)
+    assert len(ok) == 255 and [item.id for item, _ in bad] == ["100"]
+    assert model.calls <= 2 * 8 + 1
+
+
+def test_undelivered_record_is_not_committed_and_is_retried(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("consumer.pipeline.time.sleep", lambda _s: None)
+    producer = FakeProducer(fail_when=lambda p: p.key == b"k3")
+    batch = [record(i, text(f"m{i}")) for i in range(6)] + [
+        record(0, text("p1"), partition=1)
+    ]
+    worker, consumer, _ = make_worker([batch], producer)
+    result = worker.process(batch)
+    assert result.undelivered == 1
+    # Partition 0 commits only up to the record that was not acknowledged, and rewinds.
+    assert consumer.commits == [[("in", 0, 3), ("in", 1, 1)]]
+    assert consumer.seeks == [("in", 0, 3)]
+
+
+def test_revoke_commits_finished_offsets_and_lost_commits_nothing() -> None:
+    batch = [record(i, text("m"), partition=i % 2) for i in range(4)]
+    worker, consumer, _ = make_worker([batch])
+    worker.process(batch)
+    consumer.commits.clear()
+    worker._on_revoke(consumer, [TopicPartition("in", 0)])
+    assert consumer.commits == [[("in", 0, 3)]]
+    consumer.commits.clear()
+    worker._on_lost(consumer, [TopicPartition("in", 1)])
+    assert consumer.commits == []
+    assert worker.assigned == {("in", 2)}
+
+
+def test_records_of_a_partition_lost_mid_batch_are_not_committed() -> None:
+    batch = [record(0, text("m"), partition=1)]
+    worker, consumer, _ = make_worker([batch])
+    worker._on_lost(consumer, [TopicPartition("in", 1)])
+    worker.process(batch)
+    assert consumer.commits == []
+
+
+def test_run_stops_after_the_batch_commits_and_closes() -> None:
+    batch = [record(i, text("m")) for i in range(3)]
+    worker, consumer, _ = make_worker([batch])
+
+    original = worker.process
+
+    def process_then_stop(records: list[FakeMessage]) -> object:
+        result = original(records)
+        worker.stop()
+        return result
+
+    worker.process = process_then_stop  # type: ignore[method-assign]
+    worker.run()
+    assert consumer.closed
+    assert ("in", 0, 3) in [c for commit in consumer.commits for c in commit]
+    assert worker.totals.verdicts == 3
+
+
+def test_predictions_follow_the_policy() -> None:
+
+    clf = classifier()
+    clf.policy = Policy(positive_label="malicious", threshold=0.7, review_threshold=0.5)
+    clf.estimator = type(
+        "M", (), {"predict_proba": lambda self, t: [[0.6, 0.4], [0.4, 0.6], [0.2, 0.8]]}
+    )()
+    assert clf.classify(["a", "b", "c"]) == [
+        Prediction("benign", 0.6, {"benign": 0.6, "malicious": 0.4}, "allow"),
+        Prediction("benign", 0.4, {"benign": 0.4, "malicious": 0.6}, "review"),
+        Prediction("malicious", 0.8, {"benign": 0.2, "malicious": 0.8}, "block"),
+    ]
