@@ -17,7 +17,7 @@ from types import TracebackType
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-__all__ = ["EMBEDDED_CLIENT_PROPERTIES", "EmbeddedBroker", "BrokerError", "create_topics"]
+__all__ = ["EMBEDDED_CLIENT_PROPERTIES", "BrokerError", "EmbeddedBroker", "create_topics"]
 
 #: librdkafka properties for clients of the embedded broker: the group joins in ~3 s.
 EMBEDDED_CLIENT_PROPERTIES = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
@@ -117,7 +117,10 @@ def create_topics(
     """Create topics (name, partitions); a topic that already exists is left as it is."""
     admin = AdminClient({"bootstrap.servers": bootstrap_servers, **(extra_config or {})})
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1) for name, partitions in topics],
+        [
+            NewTopic(name, num_partitions=partitions, replication_factor=1)
+            for name, partitions in topics
+        ],
         operation_timeout=10,
     )
     for name, future in futures.items():

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import cast
 
 import orjson
 
@@ -26,7 +27,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.clients import build_consumer, build_producer
     from consumer.logs import configure_logging, get_logger
     from consumer.model import load_model
-    from consumer.pipeline import Worker
+    from consumer.pipeline import ConsumerLike, ProducerLike, Worker
     from consumer.settings import load_settings
 
     settings = load_settings()
@@ -40,8 +41,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     worker = Worker(
         settings,
         classifier,
-        consumer_factory=lambda **cb: build_consumer(settings, **cb),
-        producer_factory=lambda **cb: build_producer(settings, **cb),
+        # confluent-kafka's clients satisfy the loop's Protocols; its stubs' overloads do not
+        # spell them the same way, hence the casts.
+        consumer_factory=lambda **cb: cast(ConsumerLike, build_consumer(settings, **cb)),
+        producer_factory=lambda **cb: cast(ProducerLike, build_producer(settings, **cb)),
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -78,7 +81,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         folder = train_default(root, Path(args.out), version=args.version, seed=args.seed)
     else:
         if not args.data:
-            raise SystemExit("train: give --data FILE (CSV or JSONL of text,label) or --recipe default")
+            raise SystemExit(
+                "train: give --data FILE (CSV or JSONL of text,label) or --recipe default"
+            )
         folder = train_file(
             Path(args.data), Path(args.out), name=args.name, version=args.version, seed=args.seed
         )
@@ -90,55 +95,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_classify(args: argparse.Namespace) -> int:
     from consumer.model import load_model
-    from consumer.settings import DEFAULT_MODEL_PATH
+    from consumer.offline import classify_file
+    from consumer.settings import load_settings
 
-    classifier = load_model(Path(args.model) if args.model else DEFAULT_MODEL_PATH)
-    texts = _texts_to_classify(args)
-    out = sys.stdout.buffer
-    for start in range(0, len(texts), 1000):
-        chunk = texts[start : start + 1000]
-        for text, prediction in zip(chunk, classifier.classify(chunk), strict=True):
-            row = {
-                "label": prediction.label,
-                "score": prediction.score,
-                "scores": prediction.scores,
-                "action": prediction.action,
-            }
-            if args.with_text:
-                row = {"text": text, **row}
-            out.write(orjson.dumps(row) + b"\n")
-    out.flush()
-    return 0
-
-
-def _texts_to_classify(args: argparse.Namespace) -> list[str]:
-    """Texts from the arguments, a file (JSONL with `text`, CSV with `text`, or plain lines),
-    or standard input (one text a line, or JSONL)."""
-    if args.texts:
-        return list(args.texts)
-    if args.file:
-        path = Path(args.file)
-        if path.suffix.lower() in {".csv", ".tsv", ".jsonl", ".ndjson"}:
-            from consumer.produce import read_content_file
-
-            return [row["text"] for row in read_content_file(path) if isinstance(row.get("text"), str)]
-        lines = path.read_text(encoding="utf-8").splitlines()
-    else:
-        lines = sys.stdin.read().splitlines()
-    texts = []
-    for line in lines:
-        if not line.strip():
-            continue
-        if line.lstrip().startswith("{"):
-            try:
-                row = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                row = None
-            if isinstance(row, dict) and isinstance(row.get("text"), str):
-                texts.append(row["text"])
-                continue
-        texts.append(line)
-    return texts
+    settings = load_settings()
+    classifier = load_model(Path(args.model) if args.model else settings.model_path)
+    if not args.file:
+        raise SystemExit("classify: give a FILE (JSONL, CSV or text lines) or - for JSONL on stdin")
+    written, failed = classify_file(
+        args.file,
+        classifier,
+        max_text_chars=settings.max_text_chars,
+        out=sys.stdout.buffer,
+        errors=sys.stderr,
+    )
+    if failed:
+        print(
+            f"classify: {written} verdicts, {failed} rows could not be classified", file=sys.stderr
+        )
+    return 1 if failed and args.strict else 0
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
@@ -174,7 +149,8 @@ def _cmd_broker(args: argparse.Namespace) -> int:
         print(broker.bootstrap_servers, flush=True)
         print(
             f"embedded broker on {broker.bootstrap_servers}; "
-            f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers} KAFKA_SESSION_TIMEOUT_MS=6000; "
+            f"export KAFKA_BOOTSTRAP_SERVERS={broker.bootstrap_servers} "
+            "KAFKA_SESSION_TIMEOUT_MS=6000; "
             "Ctrl-C stops it",
             file=sys.stderr,
             flush=True,
@@ -205,27 +181,42 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = sub.add_parser("run", help="run a worker of the consumer group (settings from the environment)")
+    run = sub.add_parser(
+        "run", help="run a worker of the consumer group (settings from the environment)"
+    )
     run.set_defaults(func=_cmd_run)
 
     train = sub.add_parser("train", help="train a model folder")
     train.add_argument("--data", help="CSV or JSONL file with text and label columns")
-    train.add_argument("--recipe", choices=["default"], help="the shipped model's recipe over ../shared/data")
-    train.add_argument("--data-root", help="folder of the training sources (default: ../shared/data)")
+    train.add_argument(
+        "--recipe", choices=["default"], help="the shipped model's recipe over ../shared/data"
+    )
+    train.add_argument(
+        "--data-root", help="folder of the training sources (default: ../shared/data)"
+    )
     train.add_argument("--out", required=True, help="model folder to write")
     train.add_argument("--name", default="custom", help="model name (with --data)")
     train.add_argument("--version", default="0.1.0", help="model version")
     train.add_argument("--seed", type=int, default=20261125)
     train.set_defaults(func=_cmd_train)
 
-    classify = sub.add_parser("classify", help="classify texts from arguments, a file or stdin")
-    classify.add_argument("texts", nargs="*", help="texts to classify")
-    classify.add_argument("--file", help="JSONL/CSV with a text field, or plain text lines")
-    classify.add_argument("--model", help="model folder (default: the shipped model)")
-    classify.add_argument("--with-text", action="store_true", help="echo each text in its line")
+    classify = sub.add_parser(
+        "classify",
+        help="classify a file offline: verdict JSONL on stdout, like the stream's verdicts",
+        description="Rows: JSONL objects with text (and optional id), a CSV/TSV with a text "
+        "column, or plain text lines; - reads JSONL from stdin. Rows that cannot be classified "
+        "are reported on stderr with the stage and reason the stream would give.",
+    )
+    classify.add_argument("file", nargs="?", help="input file, or - for JSONL on stdin")
+    classify.add_argument(
+        "--model", help="model folder (default: MODEL_PATH, else the shipped model)"
+    )
+    classify.add_argument("--strict", action="store_true", help="exit 1 when any row failed")
     classify.set_defaults(func=_cmd_classify)
 
-    produce = sub.add_parser("produce", help="send a JSONL or CSV file of content to the input topic")
+    produce = sub.add_parser(
+        "produce", help="send a JSONL or CSV file of content to the input topic"
+    )
     produce.add_argument("file")
     produce.add_argument("--topic", help="topic (default: INPUT_TOPIC)")
     produce.add_argument("--limit", type=int, help="send at most this many records")
@@ -240,7 +231,9 @@ def _parser() -> argparse.ArgumentParser:
 
     broker = sub.add_parser("broker", help="start the embedded broker and print its address")
     broker.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
-    broker.add_argument("--create-topics", action="store_true", help="create the input, output and DLQ topics")
+    broker.add_argument(
+        "--create-topics", action="store_true", help="create the input, output and DLQ topics"
+    )
     broker.add_argument("--partitions", type=int, default=4)
     broker.set_defaults(func=_cmd_broker)
 
@@ -251,15 +244,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from consumer.broker import BrokerError
     from consumer.model import ModelArtifactError
+    from consumer.produce import ProduceError
     from consumer.settings import SettingsError
 
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except SettingsError as exc:
-        print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
     except ModelArtifactError as exc:
         print(f"content-classifier {args.command}: model refused: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except (SettingsError, BrokerError, ProduceError, FileNotFoundError) as exc:
+        # Bad settings, files or data: a clear message, no traceback.
+        print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:
+        if args.command not in {"train", "classify"}:
+            raise
+        print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG

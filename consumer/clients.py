@@ -30,14 +30,32 @@ _KAFKA_LOGGER = logging.getLogger("librdkafka")
 # Properties of one client kind only; librdkafka warns when the other kind is given them,
 # so the shared KAFKA_<NAME> passthrough leaves them out of the other client's config.
 _CONSUMER_ONLY = (
-    "session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms", "auto.offset.reset",
-    "auto.commit.interval.ms", "partition.assignment.strategy", "group.", "fetch.",
-    "queued.", "isolation.level", "enable.partition.eof", "check.crcs", "coordinator.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "max.poll.interval.ms",
+    "auto.offset.reset",
+    "auto.commit.interval.ms",
+    "partition.assignment.strategy",
+    "group.",
+    "fetch.",
+    "queued.",
+    "isolation.level",
+    "enable.partition.eof",
+    "check.crcs",
+    "coordinator.",
 )
 _PRODUCER_ONLY = (
-    "linger.ms", "queue.buffering.", "batch.", "compression.", "message.timeout.ms",
-    "delivery.timeout.ms", "retries", "message.send.max.retries", "request.timeout.ms",
-    "sticky.partitioning.linger.ms", "partitioner",
+    "linger.ms",
+    "queue.buffering.",
+    "batch.",
+    "compression.",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "retries",
+    "message.send.max.retries",
+    "request.timeout.ms",
+    "sticky.partitioning.linger.ms",
+    "partitioner",
 )
 
 
@@ -86,8 +104,8 @@ def _built(factory: type[Any], config: dict[str, Any], **callbacks: Any) -> Any:
 
 
 def build_consumer(settings: Settings, **callbacks: Any) -> Consumer:
-    return _built(Consumer, consumer_config(settings), **callbacks)  # type: ignore[no-any-return]
+    return _built(Consumer, consumer_config(settings), **callbacks)
 
 
 def build_producer(settings: Settings, **callbacks: Any) -> Producer:
-    return _built(Producer, producer_config(settings), **callbacks)  # type: ignore[no-any-return]
+    return _built(Producer, producer_config(settings), **callbacks)

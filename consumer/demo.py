@@ -143,8 +143,8 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
                 if message.topic() == DLQ_TOPIC:
                     tally.dead_letters += 1
                     headers = dict(message.headers() or [])
-                    stage = headers.get("__classifier.errors.stage", b"?") or b"?"
-                    tally.stages[stage.decode()] += 1
+                    stage = headers.get("__classifier.errors.stage") or b"?"
+                    tally.stages[stage.decode() if isinstance(stage, bytes) else stage] += 1
                     continue
                 verdict = orjson.loads(message.value() or b"{}")
                 tally.verdicts += 1
@@ -172,7 +172,10 @@ def _start_workers(count: int, bootstrap: str, logs: Path) -> list[subprocess.Po
             "OUTPUT_TOPIC": OUTPUT_TOPIC,
             "DLQ_TOPIC": DLQ_TOPIC,
             "METRICS_PORT": "0",
-            **{"KAFKA_" + k.replace(".", "_").upper(): v for k, v in EMBEDDED_CLIENT_PROPERTIES.items()},
+            **{
+                "KAFKA_" + k.replace(".", "_").upper(): v
+                for k, v in EMBEDDED_CLIENT_PROPERTIES.items()
+            },
         }
         log_file = (logs / f"worker-{number}.log").open("wb")
         workers.append(
@@ -248,7 +251,8 @@ def _print_summary(
         + "  ".join(f"{stage}={count}" for stage, count in sorted(tally.stages.items()))
         + f"  (malformed sent: {sample.malformed})",
         f"  accounted for    {tally.verdicts + tally.dead_letters}/{sent}",
-        f"  throughput       {rate:,.0f} messages/s from the first verdict ({elapsed:.1f} s in all)",
+        f"  throughput       {rate:,.0f} messages/s from the first verdict "
+        f"({elapsed:.1f} s in all)",
         f"  accuracy         {accuracy:.3f} against the sample's labels ({tally.scored} scored)",
         f"  worker exits     {codes}",
     ]

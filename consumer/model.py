@@ -123,9 +123,7 @@ class Classifier:
         if policy.positive_label is not None and len(labels) == 2:
             positive = labels.index(policy.positive_label)
             negative_label = labels[1 - positive]
-            return [
-                self._binary(row, positive, negative_label, labels, policy) for row in rows
-            ]
+            return [self._binary(row, positive, negative_label, labels, policy) for row in rows]
         best = proba.argmax(axis=1).tolist()
         return [
             Prediction(labels[b], row[b], dict(zip(labels, row, strict=True)), None)
@@ -134,7 +132,11 @@ class Classifier:
 
     @staticmethod
     def _binary(
-        row: list[float], positive: int, negative_label: str, labels: tuple[str, ...], policy: Policy
+        row: list[float],
+        positive: int,
+        negative_label: str,
+        labels: tuple[str, ...],
+        policy: Policy,
     ) -> Prediction:
         p = row[positive]
         scores = dict(zip(labels, row, strict=True))

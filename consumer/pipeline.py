@@ -31,7 +31,7 @@ from consumer.logs import get_logger
 from consumer.model import Classifier, Prediction
 from consumer.settings import Settings
 
-__all__ = ["BatchResult", "Worker", "classify_isolating"]
+__all__ = ["BatchResult", "ConsumerLike", "ProducerLike", "Worker", "classify_isolating"]
 
 log = get_logger(__name__)
 

@@ -11,10 +11,9 @@ import orjson
 import pytest
 
 from consumer.contracts import Verdict
-from tests.conftest import labelled_texts
+from tests.conftest import Topics, labelled_texts
 from tests.corpus import MALFORMED
-from tests.integration.conftest import Topics
-from tests.integration.kafka_helpers import (
+from tests.kafka_helpers import (
     Output,
     Sent,
     WorkerProcess,
@@ -29,7 +28,9 @@ GOOD = 4000
 KEYS = 40
 
 
-def make_stream(seed: int = 3) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]]:
+def make_stream(
+    seed: int = 3,
+) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]]:
     rng = random.Random(seed)
     records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]] = []
     for number, (text, _label) in enumerate(labelled_texts(GOOD, seed)):
@@ -53,7 +54,9 @@ def verdict_of(output: Output) -> Verdict:
     return Verdict.model_validate_json(output.value or b"")
 
 
-def check_exactly_once(t: Topics, sent: list[Sent], verdicts: list[Output], dead: list[Output]) -> None:
+def check_exactly_once(
+    t: Topics, sent: list[Sent], verdicts: list[Output], dead: list[Output]
+) -> None:
     inputs = {(s.partition, s.offset): s for s in sent}
     seen: Counter[tuple[int, int]] = Counter()
     for out in verdicts:
@@ -63,7 +66,10 @@ def check_exactly_once(t: Topics, sent: list[Sent], verdicts: list[Output], dead
     for out in dead:
         headers = dict(out.headers or [])
         seen[
-            (int(headers["__classifier.errors.partition"] or b""), int(headers["__classifier.errors.offset"] or b""))
+            (
+                int(headers["__classifier.errors.partition"] or b""),
+                int(headers["__classifier.errors.offset"] or b""),
+            )
         ] += 1
     doubled = {k: n for k, n in seen.items() if n > 1}
     assert not doubled, f"{len(doubled)} inputs have more than one output"
@@ -109,7 +115,12 @@ def test_a_stream_with_malformed_records(
         headers = list(out.headers or [])
         errors = {k: v for k, v in headers if k.startswith("__classifier.errors.")}
         own = [(k, v) for k, v in headers if not k.startswith("__classifier.errors.")]
-        source = by_position[(int(errors["__classifier.errors.partition"] or b""), int(errors["__classifier.errors.offset"] or b""))]
+        source = by_position[
+            (
+                int(errors["__classifier.errors.partition"] or b""),
+                int(errors["__classifier.errors.offset"] or b""),
+            )
+        ]
         assert out.value == source.value
         assert out.key == source.key
         assert own == list(source.headers or [])

@@ -85,7 +85,7 @@ def test_another_sklearn_version_is_refused(model_copy: Path) -> None:
 @pytest.mark.parametrize("missing", ["manifest.json", "model.joblib"])
 def test_missing_files_are_reported(model_copy: Path, missing: str) -> None:
     (model_copy / missing).unlink()
-    with pytest.raises(ModelArtifactError, match="does not exist|has no"):
+    with pytest.raises(ModelArtifactError, match=r"does not exist|has no"):
         load_model(model_copy)
 
 

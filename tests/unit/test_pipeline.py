@@ -115,9 +115,7 @@ def test_a_poison_record_is_isolated_and_dead_lettered_at_classify() -> None:
 
 def test_isolation_costs_logarithmic_calls() -> None:
     model = PoisonModel()
-    items = [
-        Decoded(FakeMessage(b""), POISON if i == 100 else "ok", str(i)) for i in range(256)
-    ]
+    items = [Decoded(FakeMessage(b""), POISON if i == 100 else "ok", str(i)) for i in range(256)]
     classifier = Classifier("m", "1", ("benign", "malicious"), Policy(), model)
     ok, bad = classify_isolating(classifier.classify, items)
     assert len(ok) == 255 and [item.id for item, _ in bad] == ["100"]
@@ -129,9 +127,7 @@ def test_undelivered_record_is_not_committed_and_is_retried(
 ) -> None:
     monkeypatch.setattr("consumer.pipeline.time.sleep", lambda _s: None)
     producer = FakeProducer(fail_when=lambda p: p.key == b"k3")
-    batch = [record(i, text(f"m{i}")) for i in range(6)] + [
-        record(0, text("p1"), partition=1)
-    ]
+    batch = [record(i, text(f"m{i}")) for i in range(6)] + [record(0, text("p1"), partition=1)]
     worker, consumer, _ = make_worker([batch], producer)
     result = worker.process(batch)
     assert result.undelivered == 1

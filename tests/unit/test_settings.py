@@ -13,9 +13,18 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in list(os.environ):
         if name.startswith("KAFKA_") or name in {
-            "INPUT_TOPIC", "OUTPUT_TOPIC", "DLQ_TOPIC", "GROUP_ID", "MODEL_PATH",
-            "BATCH_MAX_MESSAGES", "BATCH_MAX_WAIT_MS", "MAX_TEXT_CHARS", "METRICS_PORT",
-            "SHUTDOWN_TIMEOUT_S", "LOG_LEVEL", "LOG_FORMAT",
+            "INPUT_TOPIC",
+            "OUTPUT_TOPIC",
+            "DLQ_TOPIC",
+            "GROUP_ID",
+            "MODEL_PATH",
+            "BATCH_MAX_MESSAGES",
+            "BATCH_MAX_WAIT_MS",
+            "MAX_TEXT_CHARS",
+            "METRICS_PORT",
+            "SHUTDOWN_TIMEOUT_S",
+            "LOG_LEVEL",
+            "LOG_FORMAT",
         }:
             monkeypatch.delenv(name)
 
@@ -107,7 +116,8 @@ def test_a_bad_value_names_its_variable(
 
 
 @pytest.mark.parametrize(
-    "variable", ["KAFKA_ENABLE_AUTO_COMMIT", "KAFKA_ACKS", "KAFKA_ENABLE_IDEMPOTENCE", "KAFKA_GROUP_ID"]
+    "variable",
+    ["KAFKA_ENABLE_AUTO_COMMIT", "KAFKA_ACKS", "KAFKA_ENABLE_IDEMPOTENCE", "KAFKA_GROUP_ID"],
 )
 def test_properties_the_guarantees_rest_on_cannot_be_overridden(
     monkeypatch: pytest.MonkeyPatch, variable: str

@@ -133,7 +133,12 @@ def read_topic(
                     continue
                 out.append(
                     Output(
-                        m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(),
+                        m.topic(),
+                        m.partition(),
+                        m.offset(),
+                        m.key(),
+                        m.value(),
+                        m.headers(),
                         m.timestamp()[1],
                     )
                 )

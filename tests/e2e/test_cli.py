@@ -1,0 +1,203 @@
+"""The command line as a user runs it: subprocesses, real broker, real files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from consumer.contracts import Verdict
+from consumer.settings import DEFAULT_MODEL_PATH
+from tests.conftest import Topics, labelled_texts
+from tests.kafka_helpers import REPO, WorkerProcess, produce, read_topic
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "consumer"]
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*CLI, *args], env=env, input=stdin, capture_output=True, timeout=300, cwd=cwd, check=False
+    )
+
+
+def test_console_script_and_module_both_run() -> None:
+    script = Path(sys.executable).parent / "content-classifier"
+    assert script.is_file(), "the console script is installed with the package"
+    for command in ([str(script), "--help"], [*CLI, "--help"]):
+        result = subprocess.run(command, capture_output=True, timeout=60, check=False)
+        assert result.returncode == 0
+        for sub in ("run", "train", "classify", "produce", "demo", "broker"):
+            assert sub.encode() in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BATCH_MAX_MESSAGES", "many"),
+        ("SHUTDOWN_TIMEOUT_S", "-3"),
+        ("KAFKA_NOT_A_REAL_PROPERTY", "1"),
+        ("KAFKA_SESSION_TIMEOUT_MS", "soon"),
+        ("KAFKA_ENABLE_AUTO_COMMIT", "true"),
+    ],
+)
+def test_run_refuses_a_bad_setting_naming_the_variable(variable: str, value: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env[variable] = value
+    result = cli("run", env=env)
+    assert result.returncode == 2
+    assert variable in result.stderr.decode()
+    assert b"Traceback" not in result.stderr
+
+
+def test_run_refuses_a_tampered_model(tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(DEFAULT_MODEL_PATH, folder)
+    with (folder / "model.joblib").open("r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\x00\x01\x02")
+    env = {**os.environ, "MODEL_PATH": str(folder)}
+    result = cli("run", env=env)
+    assert result.returncode == 2
+    assert "sha256 mismatch" in result.stderr.decode()
+
+
+def test_train_then_classify_a_file(tmp_path: Path) -> None:
+    data = tmp_path / "train.csv"
+    rows = ["text,label"] + [f'"{text}",{label}' for text, label in labelled_texts(400)]
+    data.write_text("\n".join(rows) + "\n")
+    folder = tmp_path / "my-model"
+    result = cli("train", "--data", str(data), "--out", str(folder), "--name", "mine")
+    assert result.returncode == 0, result.stderr.decode()
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    assert manifest["name"] == "mine" and manifest["labels"] == ["benign", "malicious"]
+
+    rows_in = tmp_path / "in.jsonl"
+    texts = labelled_texts(30, seed=5)
+    lines = [orjson.dumps({"id": f"r{i}", "text": text}) for i, (text, _) in enumerate(texts)]
+    rows_in.write_bytes(b"\n".join([*lines, b"{broken", b'{"text": ""}']) + b"\n")
+    result = cli("classify", str(rows_in), "--model", str(folder))
+    assert result.returncode == 0
+    verdicts = [Verdict.model_validate_json(line) for line in result.stdout.splitlines()]
+    assert [v.id for v in verdicts] == [f"r{i}" for i in range(30)]
+    assert [v.label for v in verdicts] == [label for _, label in texts]
+    assert {v.model.name for v in verdicts} == {"mine"}
+    errors = result.stderr.decode()
+    assert "row 31: decode" in errors and "row 32: validate" in errors
+
+    strict = cli("classify", str(rows_in), "--model", str(folder), "--strict")
+    assert strict.returncode == 1
+
+    piped = cli(
+        "classify", "-", env={**os.environ, "MODEL_PATH": str(folder)}, stdin=b"\n".join(lines)
+    )
+    assert piped.returncode == 0
+    assert len(piped.stdout.splitlines()) == 30
+
+
+def test_train_explains_a_bad_file(tmp_path: Path) -> None:
+    data = tmp_path / "bad.csv"
+    data.write_text("words,kind\nhello,benign\n")
+    result = cli("train", "--data", str(data), "--out", str(tmp_path / "m"))
+    assert result.returncode != 0
+    assert "text" in result.stderr.decode() and "label" in result.stderr.decode()
+
+
+def test_broker_command_prints_a_working_address() -> None:
+    process = subprocess.Popen(
+        [*CLI, "broker", "--create-topics"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert process.stdout is not None
+        address = process.stdout.readline().decode().strip()
+        assert address.startswith("127.0.0.1:")
+        topics = AdminClient({"bootstrap.servers": address}).list_topics(timeout=10).topics
+        assert {"content.raw", "content.verdicts", "content.dlq"} <= set(topics)
+        assert len(topics["content.raw"].partitions) == 4
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+
+
+def test_produce_then_run_with_the_shipped_model(
+    bootstrap: str,
+    topics: Callable[..., Topics],
+    worker_env: Callable[..., dict[str, str]],
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    t = topics(partitions=2)
+    env = worker_env(t)
+    del env["MODEL_PATH"]  # the shipped default model
+    source = tmp_path / "content.jsonl"
+    source.write_bytes(
+        b"".join(
+            orjson.dumps({"id": f"p{i}", "text": text}) + b"\n"
+            for i, (text, _) in enumerate(labelled_texts(300))
+        )
+    )
+    sent = cli("produce", str(source), "--quiet", env=env)
+    assert sent.returncode == 0, sent.stderr.decode()
+    assert f"sent 300 records to {t.input}".encode() in sent.stdout
+
+    worker = start_worker(env)
+    verdicts = read_topic(bootstrap, t.output, t.partitions, expect=300)
+    assert sorted(Verdict.model_validate_json(v.value or b"").id for v in verdicts) == sorted(
+        f"p{i}" for i in range(300)
+    )
+    assert {Verdict.model_validate_json(v.value or b"").model.name for v in verdicts} == {
+        "malicious-content"
+    }
+    code, _ = worker.terminate()
+    assert code == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_worker_cleanly_within_the_timeout(
+    bootstrap: str,
+    topics: Callable[..., Topics],
+    worker_env: Callable[..., dict[str, str]],
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    sig: signal.Signals,
+) -> None:
+    t = topics(partitions=2)
+    worker = start_worker(worker_env(t, SHUTDOWN_TIMEOUT_S="5"))
+    worker.wait_for_log("partitions assigned")
+    # Keep records flowing while the signal lands, so a batch is likely in flight.
+    produce(
+        bootstrap, t.input, ((None, orjson.dumps({"text": f"m{i}"}), None) for i in range(3000))
+    )
+    started = time.monotonic()
+    worker.process.send_signal(sig)
+    code = worker.process.wait(30)
+    assert code == 0, worker.log()[-2000:]
+    assert time.monotonic() - started < 5
+    assert "worker stopped" in worker.log()
+
+
+def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    result = cli("demo", "--messages", "1500", env=env, cwd=tmp_path)
+    out = result.stdout.decode()
+    assert result.returncode == 0, out + result.stderr.decode()[-3000:]
+    assert "accounted for    1503/1503" in out
+    assert "dead letters     3" in out
+    assert "worker exits     [0, 0]" in out
+    accuracy = float(out.split("accuracy")[1].split()[0])
+    assert accuracy > 0.8
+    assert (tmp_path / "demo-output" / "worker-0.log").is_file()
