@@ -9,6 +9,7 @@ against the sample's labels.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -16,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +31,9 @@ __all__ = ["DemoSample", "load_sample", "run_demo"]
 INPUT_TOPIC, OUTPUT_TOPIC, DLQ_TOPIC = "content.raw", "content.verdicts", "content.dlq"
 PARTITIONS = 4
 OUTPUT_DIR = Path("demo-output")
+#: The embedded broker closes idle connections; librdkafka reports each at info level.
+_QUIET_KAFKA_LOG = logging.getLogger("consumer.demo.librdkafka")
+_QUIET_KAFKA_LOG.setLevel(logging.WARNING)
 
 #: Records that cannot be classified: each must come out as exactly one dead letter.
 MALFORMED: tuple[bytes | None, ...] = (
@@ -123,6 +126,7 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
             "bootstrap.servers": bootstrap,
             "group.id": f"demo-reader-{os.getpid()}",
             "enable.auto.commit": False,
+            "logger": _QUIET_KAFKA_LOG,
         }
     )
     reader.assign(
@@ -131,7 +135,7 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
     )
     tally = Tally()
     deadline = time.monotonic() + timeout_s
-    last_report = 0.0
+    last_report, last_done = 0.0, -1
     try:
         while tally.verdicts + tally.dead_letters < total and time.monotonic() < deadline:
             for message in reader.consume(1000, 0.2):
@@ -153,10 +157,11 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
                 if truth is not None:
                     tally.scored += 1
                     tally.correct += truth == verdict["label"]
-            if time.monotonic() - last_report > 1.0:
-                last_report = time.monotonic()
-                done = tally.verdicts + tally.dead_letters
-                print(f"  {done:>7}/{total} classified", file=sys.stderr, flush=True)
+            done = tally.verdicts + tally.dead_letters
+            if time.monotonic() - last_report > 1.0 and done != last_done:
+                last_report, last_done = time.monotonic(), done
+                what = "classified" if done else "waiting for the workers to join the group"
+                print(f"  {done:>7}/{total} {what}", file=sys.stderr, flush=True)
     finally:
         reader.close()
     return tally
@@ -204,10 +209,6 @@ def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> list[int]:
     return codes
 
 
-def _records(sample: DemoSample) -> Iterator[tuple[bytes | None, bytes | None]]:
-    yield from sample.records
-
-
 def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
     OUTPUT_DIR.mkdir(exist_ok=True)
     print(f"content-classifier demo: {messages} messages, {workers} workers, embedded broker")
@@ -222,10 +223,12 @@ def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
         procs = _start_workers(workers, bootstrap, OUTPUT_DIR)
         print(f"workers: {workers} processes in group content-classifier (logs in {OUTPUT_DIR}/)")
         try:
-            producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
+            producer = Producer(
+                {"bootstrap.servers": bootstrap, "linger.ms": 20, "logger": _QUIET_KAFKA_LOG}
+            )
             started = time.monotonic()
             sent = produce_records(
-                producer, INPUT_TOPIC, _records(sample), total=len(sample.records)
+                producer, INPUT_TOPIC, iter(sample.records), total=len(sample.records)
             )
             tally = _read_outputs(bootstrap, sample.expected, sent, timeout_s=300)
         finally:

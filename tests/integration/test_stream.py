@@ -4,6 +4,8 @@ malformed records mixed in, read back and checked record by record."""
 from __future__ import annotations
 
 import random
+import threading
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
@@ -187,3 +189,48 @@ def test_two_workers_share_the_partitions(
     for s in sent:
         ends[s.partition] = max(ends.get(s.partition, 0), s.offset + 1)
     assert committed_offsets(bootstrap, t.group, t.input, t.partitions) == ends
+
+
+def test_a_member_joining_mid_stream_takes_over_without_loss_or_duplicates(
+    bootstrap: str,
+    topics: Callable[..., Topics],
+    worker_env: Callable[..., dict[str, str]],
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    """Cooperative-sticky rebalance: the first member commits what it finished for the
+    partitions it gives up, so the newcomer neither redoes nor skips a record."""
+    t = topics(partitions=4)
+    env = worker_env(t, BATCH_MAX_MESSAGES="50", BATCH_MAX_WAIT_MS="20")
+    first = start_worker(env)
+    first.wait_for_log("partitions assigned")
+    sent: list[Sent] = []
+    stop = threading.Event()
+
+    def stream() -> None:
+        number = 0
+        while not stop.is_set():
+            chunk = [
+                (f"k{(number + i) % 16}".encode(), orjson.dumps({"text": f"m{number + i}"}), None)
+                for i in range(100)
+            ]
+            sent.extend(produce(bootstrap, t.input, chunk))
+            number += 100
+            time.sleep(0.05)
+
+    producer = threading.Thread(target=stream)
+    producer.start()
+    try:
+        time.sleep(2)
+        second = start_worker(env)
+        second.wait_for_log("partitions assigned")
+        first.wait_for_log("partitions revoked")
+        time.sleep(2)
+    finally:
+        stop.set()
+        producer.join()
+    verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent))
+    check_exactly_once(t, sent, verdicts, [])
+    for worker in (first, second):
+        code, _ = worker.terminate()
+        assert code == 0
+    assert "commit failed" not in first.log()
