@@ -31,6 +31,7 @@ __all__ = [
     "dead_letter",
     "decode",
     "record_id",
+    "reduced_dead_letter",
     "rfc3339_now",
     "verdict",
 ]
@@ -75,6 +76,8 @@ class OutRecord:
     headers: Headers | None
     timestamp: int | None
     source: KafkaRecord
+    #: A reduced dead letter (no value): the last resort, never replaced again.
+    reduced: bool = False
 
 
 def record_id(record: KafkaRecord) -> str:
@@ -184,4 +187,48 @@ def dead_letter(
         headers=headers,
         timestamp=timestamp if timestamp_type != 0 and timestamp >= 0 else None,
         source=record,
+    )
+
+
+#: Keys and headers up to this size stay in a reduced dead letter.
+_REDUCED_KEEP_BYTES = 16_384
+
+
+def reduced_dead_letter(
+    rejected: OutRecord,
+    reason: str,
+    dlq_topic: str,
+    group_id: str,
+    failed_at: str,
+    model_version: str | None,
+) -> OutRecord:
+    """The dead letter for a record whose verdict or dead letter the broker rejected for good
+    (too large, invalid): the error headers and, where small, the key and original headers;
+    never the value, which is what made it too large. Stage `produce`."""
+    record = rejected.source
+    value = record.value()
+    size = 0 if value is None else len(value)
+    kind = "dead letter" if rejected.topic == dlq_topic else "verdict"
+    failure = Failure(
+        record,
+        Stage.PRODUCE,
+        "KafkaError",
+        f"the {kind} was rejected by the broker ({reason}); "
+        f"this dead letter leaves out the record's value ({size} bytes)",
+    )
+    full = dead_letter(failure, dlq_topic, group_id, failed_at, model_version)
+    key = record.key()
+    original = record.headers() or []
+    original_size = sum(len(k) + len(v or b"") for k, v in original)
+    headers = full.headers or []
+    if original_size > _REDUCED_KEEP_BYTES:
+        headers = headers[len(original) :]
+    return OutRecord(
+        topic=dlq_topic,
+        key=key if key is None or len(key) <= _REDUCED_KEEP_BYTES else None,
+        value=None,
+        headers=headers,
+        timestamp=full.timestamp,
+        source=record,
+        reduced=True,
     )

@@ -23,7 +23,8 @@ __all__ = [
     "Verdict",
 ]
 
-CONTRACT_VERSION = "1.0.0"
+#: 1.1.0 added the dead-letter stage `produce` (an output the broker rejected for good).
+CONTRACT_VERSION = "1.1.0"
 DLQ_HEADER_PREFIX = "__classifier.errors."
 #: Validation context key: the longest text accepted (MAX_TEXT_CHARS).
 MAX_TEXT_CHARS_CONTEXT = "max_text_chars"
@@ -35,6 +36,9 @@ class Stage(StrEnum):
     DECODE = "decode"
     VALIDATE = "validate"
     CLASSIFY = "classify"
+    #: The verdict or dead letter was rejected for good by the broker (too large, invalid):
+    #: the dead letter then carries the key and error headers, but not the value.
+    PRODUCE = "produce"
 
 
 class DeadLetterHeader(StrEnum):

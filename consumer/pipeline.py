@@ -1,9 +1,12 @@
 """The loop: consume a micro-batch, split ok/failed, classify, produce, confirm, commit.
 
 Offsets are committed only for records whose verdict or dead letter the broker has
-acknowledged, and only up to the first record of a partition that is not acknowledged
-(the partition is rewound there and the record is tried again). Revoked partitions get a
-synchronous commit of what is finished; lost partitions get nothing.
+acknowledged, and only up to the first record of a partition that is not acknowledged: that
+partition is rewound there, paused for a backoff, and tried again, while the other partitions
+keep moving. While a batch is classified or its deliveries are awaited, the worker pauses its
+partitions and keeps polling, so it stays in the group (`max.poll.interval.ms`) and buffers
+nothing beyond the batch. Revoked partitions get a synchronous commit of what is finished;
+lost partitions get nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -23,6 +28,7 @@ from consumer.codec import (
     OutRecord,
     dead_letter,
     decode,
+    reduced_dead_letter,
     rfc3339_now,
     verdict,
 )
@@ -31,18 +37,47 @@ from consumer.logs import get_logger
 from consumer.model import Classifier, Prediction
 from consumer.settings import Settings
 
-__all__ = ["BatchResult", "ConsumerLike", "ProducerLike", "Worker", "classify_isolating"]
+__all__ = [
+    "BatchResult",
+    "ConsumerLike",
+    "ProducerLike",
+    "Worker",
+    "classify_isolating",
+    "is_permanent",
+]
 
 log = get_logger(__name__)
 
 TopicPartitionKey = tuple[str, int]
+Classified = tuple[list[tuple[Decoded, Prediction]], list[tuple[Decoded, BaseException]]]
+
+#: Errors after which producing the same record again can never succeed.
+_PERMANENT = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_RECORD,
+    }
+)
+_POLL_SLICE_S = 0.2
+_BACKOFF_START_S = 0.5
+_BACKOFF_MAX_S = 30.0
+
+
+def is_permanent(error: KafkaError) -> bool:
+    """True when the broker (or librdkafka) will never accept this record as it is."""
+    return error.code() in _PERMANENT
 
 
 class ConsumerLike(Protocol):
     def subscribe(self, topics: list[str], **callbacks: Any) -> None: ...
     def consume(self, num_messages: int, timeout: float) -> list[Any]: ...
+    def poll(self, timeout: float) -> Any: ...
     def commit(self, **kwargs: Any) -> Any: ...
     def seek(self, partition: TopicPartition) -> None: ...
+    def pause(self, partitions: list[TopicPartition]) -> None: ...
+    def resume(self, partitions: list[TopicPartition]) -> None: ...
     def close(self) -> None: ...
 
 
@@ -61,9 +96,15 @@ class BatchResult:
     labels: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Backoff:
+    attempts: int
+    retry_at: float
+
+
 def classify_isolating(
     classify: Callable[[Sequence[str]], list[Prediction]], items: Sequence[Decoded]
-) -> tuple[list[tuple[Decoded, Prediction]], list[tuple[Decoded, BaseException]]]:
+) -> Classified:
     """One vectorised call for the batch; if the model raises, split the batch in halves
     until each failing record is isolated, so one poison record never blocks the others."""
     if not items:
@@ -78,6 +119,10 @@ def classify_isolating(
         ok_right, bad_right = classify_isolating(classify, items[middle:])
         return ok_left + ok_right, bad_left + bad_right
     return list(zip(items, predictions, strict=True)), []
+
+
+def _key(record: KafkaRecord) -> TopicPartitionKey:
+    return (str(record.topic()), int(record.partition() or 0))
 
 
 class Worker:
@@ -99,8 +144,13 @@ class Worker:
         # Next offset to commit per partition: everything before it is acknowledged.
         self._finished: dict[TopicPartitionKey, int] = {}
         self._committed: dict[TopicPartitionKey, int] = {}
+        self._backoff: dict[TopicPartitionKey, _Backoff] = {}
+        self._paused_for_batch: list[TopicPartition] = []
+        self._executor: ThreadPoolExecutor | None = None
         self.assigned: set[TopicPartitionKey] = set()
         self.totals = BatchResult()
+        self.delivery_failures = 0
+        self.last_turn = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -116,6 +166,7 @@ class Worker:
         settings = self.settings
         self.consumer = self._consumer_factory(on_commit=self._on_commit)
         self.producer = self._producer_factory()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
         self.consumer.subscribe(
             [settings.input_topic],
             on_assign=self._on_assign,
@@ -126,6 +177,8 @@ class Worker:
         wait_s = settings.batch_max_wait_ms / 1000
         try:
             while not self._stopping.is_set():
+                self.last_turn = time.monotonic()
+                self._resume_due()
                 records = self.consumer.consume(settings.batch_max_messages, wait_s)
                 if records:
                     self.process(records)
@@ -142,6 +195,8 @@ class Worker:
         finally:
             # close() leaves the group; the revoke callback it triggers commits again.
             self.consumer.close()
+            if self._executor is not None:
+                self._executor.shutdown(wait=False)
         log.info(
             "worker stopped",
             records=self.totals.records,
@@ -153,7 +208,6 @@ class Worker:
 
     def process(self, records: Sequence[Any]) -> BatchResult:
         """Classify and deliver one micro-batch, then commit what is acknowledged."""
-        result = BatchResult()
         inputs: list[KafkaRecord] = []
         for record in records:
             error = record.error()
@@ -161,58 +215,68 @@ class Worker:
                 inputs.append(record)
             elif error.code() != KafkaError._PARTITION_EOF:
                 self._on_consume_error(error)
+        result = BatchResult(records=len(inputs))
         if not inputs:
             return result
         settings = self.settings
         now = rfc3339_now()
-        outputs: list[OutRecord] = []
         good: list[Decoded] = []
         failures: list[Failure] = []
         for record in inputs:
             item = decode(record, settings.max_text_chars)
             (good if isinstance(item, Decoded) else failures).append(item)  # type: ignore[arg-type]
-        classified, poisoned = classify_isolating(self.classifier.classify, good)
-        for item, exc in poisoned:
-            failures.append(Failure(item.record, Stage.CLASSIFY, type(exc).__name__, str(exc)))
-            log.warning(
-                "record failed classification",
-                topic=item.record.topic(),
-                partition=item.record.partition(),
-                offset=item.record.offset(),
-                id=item.id,
-                error=type(exc).__name__,
-            )
+        classified, poisoned = self._classify(good)
+        outputs: list[OutRecord] = []
         for item, prediction in classified:
             outputs.append(verdict(item, prediction, self._model_ref, settings.output_topic, now))
             result.labels[prediction.label] = result.labels.get(prediction.label, 0) + 1
+        for item, exc in poisoned:
+            failures.append(Failure(item.record, Stage.CLASSIFY, type(exc).__name__, str(exc)))
         for failure in failures:
-            outputs.append(
-                dead_letter(
-                    failure,
-                    settings.dlq_topic,
-                    settings.group_id,
-                    now,
-                    self.classifier.version,
-                )
-            )
-            log.info(
-                "record dead-lettered",
-                topic=failure.record.topic(),
-                partition=failure.record.partition(),
-                offset=failure.record.offset(),
-                stage=failure.stage.value,
-                error=failure.exception_class,
-            )
+            outputs.append(self._dead_letter(failure, now))
         # Keep each partition's outputs in input order (verdict order follows the input).
         outputs.sort(key=lambda out: (out.source.partition(), out.source.offset()))
-        undelivered = self._deliver(outputs)
-        result.records = len(inputs)
+        undelivered = self._deliver(outputs, now)
         result.verdicts = len(classified)
         result.dead_letters = len(failures)
         result.undelivered = len(undelivered)
         self._settle(inputs, undelivered)
         self._add_totals(result)
         return result
+
+    def _dead_letter(self, failure: Failure, now: str) -> OutRecord:
+        record = failure.record
+        log.info(
+            "record dead-lettered",
+            topic=record.topic(),
+            partition=record.partition(),
+            offset=record.offset(),
+            stage=failure.stage.value,
+            error=failure.exception_class,
+        )
+        settings = self.settings
+        return dead_letter(
+            failure, settings.dlq_topic, settings.group_id, now, self.classifier.version
+        )
+
+    def _classify(self, items: list[Decoded]) -> Classified:
+        """Run the model in a helper thread while this one keeps the group membership alive,
+        so that even a slow model never exceeds `max.poll.interval.ms`."""
+        if not items:
+            return [], []
+        if self._executor is None:  # process() called directly (tests)
+            return classify_isolating(self.classifier.classify, items)
+        future: Future[Classified] = self._executor.submit(
+            classify_isolating, self.classifier.classify, items
+        )
+        try:
+            while True:
+                try:
+                    return future.result(timeout=_POLL_SLICE_S)
+                except FutureTimeout:
+                    self._keep_alive()
+        finally:
+            self._end_keep_alive()
 
     def _add_totals(self, result: BatchResult) -> None:
         totals = self.totals
@@ -223,66 +287,168 @@ class Worker:
         for label, count in result.labels.items():
             totals.labels[label] = totals.labels.get(label, 0) + count
 
-    def _deliver(self, outputs: Sequence[OutRecord]) -> dict[TopicPartitionKey, int]:
-        """Produce every output and wait for its acknowledgement. Returns, per partition,
-        the lowest input offset whose output was not acknowledged."""
-        undelivered: dict[TopicPartitionKey, int] = {}
+    # -- delivery ----------------------------------------------------------------------
 
-        def failed(source: KafkaRecord, error: KafkaError) -> None:
-            key = (str(source.topic()), int(source.partition() or 0))
-            offset = int(source.offset() or 0)
-            undelivered[key] = min(offset, undelivered.get(key, offset))
+    def _deliver(self, outputs: Sequence[OutRecord], now: str) -> dict[TopicPartitionKey, int]:
+        """Produce every output and wait for its acknowledgement. A record the broker will
+        never accept (too large, invalid) is replaced by a reduced dead letter. Returns, per
+        partition, the lowest input offset whose output was not acknowledged."""
+        undelivered: dict[TopicPartitionKey, int] = {}
+        rejected: list[tuple[OutRecord, KafkaError]] = []
+
+        def failed(out: OutRecord, error: KafkaError) -> None:
+            self.delivery_failures += 1
+            source = out.source
             log.error(
                 "delivery failed",
-                topic=key[0],
-                partition=key[1],
-                offset=offset,
+                topic=source.topic(),
+                partition=source.partition(),
+                offset=source.offset(),
+                output_topic=out.topic,
                 error=error.str(),
-                retriable=error.retriable(),
+                permanent=is_permanent(error),
             )
+            if is_permanent(error) and not out.reduced:
+                rejected.append((out, error))
+                return
+            key = _key(source)
+            offset = int(source.offset() or 0)
+            undelivered[key] = min(offset, undelivered.get(key, offset))
 
-        for out in outputs:
-            callback = _delivery_callback(out.source, failed)
-            kwargs: dict[str, Any] = {"key": out.key, "value": out.value, "on_delivery": callback}
-            if out.headers:
-                kwargs["headers"] = out.headers
-            if out.timestamp is not None:
-                kwargs["timestamp"] = out.timestamp
-            while True:
-                try:
-                    self.producer.produce(out.topic, **kwargs)
-                    break
-                except BufferError:
-                    # The local queue is full: serve delivery reports until there is room.
-                    self.producer.poll(0.1)
-                except KafkaException as exc:
-                    failed(out.source, exc.args[0])
-                    break
-        while self.producer.flush(1.0) > 0:
-            log.warning("waiting for the broker to acknowledge verdicts")
+        self._produce_and_wait(outputs, failed)
+        if rejected:
+            replacements = [
+                reduced_dead_letter(
+                    out,
+                    error.str(),
+                    self.settings.dlq_topic,
+                    self.settings.group_id,
+                    now,
+                    self.classifier.version,
+                )
+                for out, error in rejected
+            ]
+            self._produce_and_wait(replacements, failed)
         return undelivered
+
+    def _produce_and_wait(
+        self, outputs: Sequence[OutRecord], failed: Callable[[OutRecord, KafkaError], None]
+    ) -> None:
+        try:
+            for out in outputs:
+                kwargs: dict[str, Any] = {
+                    "key": out.key,
+                    "value": out.value,
+                    "on_delivery": _delivery_callback(out, failed),
+                }
+                if out.headers:
+                    kwargs["headers"] = out.headers
+                if out.timestamp is not None:
+                    kwargs["timestamp"] = out.timestamp
+                while True:
+                    try:
+                        self.producer.produce(out.topic, **kwargs)
+                        break
+                    except BufferError:
+                        # The local queue is full: serve delivery reports until there is room.
+                        self.producer.poll(_POLL_SLICE_S)
+                        self._keep_alive()
+                    except KafkaException as exc:
+                        failed(out, exc.args[0])
+                        break
+            waited_since = time.monotonic()
+            while self.producer.flush(_POLL_SLICE_S) > 0:
+                self._keep_alive()
+                if time.monotonic() - waited_since > 5:
+                    waited_since = time.monotonic()
+                    log.warning("waiting for the broker to acknowledge outputs")
+        finally:
+            self._end_keep_alive()
+
+    # -- staying in the group while a batch is in flight ---------------------------------
+
+    def _keep_alive(self) -> None:
+        """Pause every assigned partition (once per batch) and poll: this serves the group
+        protocol and resets the poll timer without taking in more records."""
+        self.last_turn = time.monotonic()
+        if not self._paused_for_batch:
+            self._paused_for_batch = [TopicPartition(t, p) for t, p in sorted(self.assigned)]
+            if self._paused_for_batch:
+                self.consumer.pause(self._paused_for_batch)
+        message = self.consumer.poll(0)
+        if message is None:
+            return
+        error = message.error()
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                self._on_consume_error(error)
+            return
+        # A record of a partition assigned meanwhile: read it again after this batch.
+        self.consumer.seek(TopicPartition(message.topic(), message.partition(), message.offset()))
+        if (message.topic(), message.partition()) in self.assigned:
+            tp = TopicPartition(message.topic(), message.partition())
+            self.consumer.pause([tp])
+            self._paused_for_batch.append(tp)
+
+    def _end_keep_alive(self) -> None:
+        paused, self._paused_for_batch = self._paused_for_batch, []
+        again = [
+            tp
+            for tp in paused
+            if (tp.topic, tp.partition) in self.assigned
+            and (tp.topic, tp.partition) not in self._backoff
+        ]
+        if again:
+            self.consumer.resume(again)
+
+    # -- commit and retry --------------------------------------------------------------
 
     def _settle(
         self, inputs: Sequence[KafkaRecord], undelivered: dict[TopicPartitionKey, int]
     ) -> None:
-        """Advance each partition to the first unacknowledged record and commit."""
+        """Advance each partition to its first unacknowledged record and commit; rewind and
+        back off a partition whose outputs were not all acknowledged."""
         ends: dict[TopicPartitionKey, int] = {}
         for record in inputs:
-            key = (str(record.topic()), int(record.partition() or 0))
+            key = _key(record)
             ends[key] = max(ends.get(key, -1), int(record.offset() or 0) + 1)
         for key, end in ends.items():
             if key not in self.assigned:
-                continue  # lost while the batch ran: its new owner redoes it
+                continue  # revoked or lost while the batch ran: its new owner redoes it
             first_failed = undelivered.get(key)
             if first_failed is None:
                 self._finished[key] = end
+                self._backoff.pop(key, None)
                 continue
-            self._finished[key] = max(self._finished.get(key, 0), first_failed)
-            # Rewind so the record and those after it are tried again; back off a little
-            # so an undeliverable record does not spin the loop.
-            self.consumer.seek(TopicPartition(key[0], key[1], first_failed))
-            time.sleep(0.5)
+            if first_failed > self._finished.get(key, 0):
+                self._finished[key] = first_failed
+            previous = self._backoff.get(key)
+            attempts = previous.attempts + 1 if previous else 1
+            delay = min(_BACKOFF_MAX_S, _BACKOFF_START_S * 2 ** (attempts - 1))
+            self._backoff[key] = _Backoff(attempts, time.monotonic() + delay)
+            tp = TopicPartition(key[0], key[1], first_failed)
+            self.consumer.seek(tp)
+            self.consumer.pause([TopicPartition(key[0], key[1])])
+            log.warning(
+                "partition paused to retry undelivered outputs",
+                topic=key[0],
+                partition=key[1],
+                offset=first_failed,
+                attempt=attempts,
+                retry_in_s=delay,
+            )
         self._commit_finished(set(ends), asynchronous=True)
+
+    def _resume_due(self) -> None:
+        if not self._backoff:
+            return
+        now = time.monotonic()
+        due = [key for key, b in self._backoff.items() if b.retry_at <= now]
+        if due:
+            # Keep the attempt count until a batch of the partition succeeds.
+            for key in due:
+                self._backoff[key].retry_at = float("inf")
+            self.consumer.resume([TopicPartition(t, p) for t, p in due if (t, p) in self.assigned])
 
     def _commit_finished(self, keys: set[TopicPartitionKey], *, asynchronous: bool) -> None:
         offsets = [
@@ -320,8 +486,8 @@ class Worker:
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
-        # Batches finish before the next consume(), so nothing is in flight here: commit
-        # what is finished, or the partition's next owner would redo it.
+        # Only finished work is committed here: outputs of a batch still in flight are not
+        # all acknowledged, so the partition's next owner redoes that batch (at-least-once).
         self._commit_finished(keys, asynchronous=False)
         self._forget(keys)
         log.info("partitions revoked", partitions=sorted(p for _, p in keys))
@@ -337,6 +503,7 @@ class Worker:
         for key in keys:
             self._finished.pop(key, None)
             self._committed.pop(key, None)
+            self._backoff.pop(key, None)
 
     def _on_consume_error(self, error: KafkaError) -> None:
         log.error("consume error", error=error.str(), fatal=error.fatal())
@@ -345,10 +512,10 @@ class Worker:
 
 
 def _delivery_callback(
-    source: KafkaRecord, failed: Callable[[KafkaRecord, KafkaError], None]
+    out: OutRecord, failed: Callable[[OutRecord, KafkaError], None]
 ) -> Callable[[KafkaError | None, Any], None]:
     def on_delivery(error: KafkaError | None, _message: Any) -> None:
         if error is not None:
-            failed(source, error)
+            failed(out, error)
 
     return on_delivery

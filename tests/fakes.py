@@ -52,6 +52,8 @@ class FakeConsumer:
     seeks: list[tuple[str, int, int]] = field(default_factory=list)
     callbacks: dict[str, Any] = field(default_factory=dict)
     closed: bool = False
+    paused: set[tuple[str, int]] = field(default_factory=set)
+    polled: list[FakeMessage] = field(default_factory=list)
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         self.callbacks = callbacks
@@ -64,6 +66,15 @@ class FakeConsumer:
 
     def seek(self, partition: TopicPartition) -> None:
         self.seeks.append((partition.topic, partition.partition, partition.offset))
+
+    def poll(self, timeout: float) -> FakeMessage | None:
+        return self.polled.pop(0) if self.polled else None
+
+    def pause(self, partitions: Sequence[TopicPartition]) -> None:
+        self.paused.update((tp.topic, tp.partition) for tp in partitions)
+
+    def resume(self, partitions: Sequence[TopicPartition]) -> None:
+        self.paused.difference_update((tp.topic, tp.partition) for tp in partitions)
 
     def close(self) -> None:
         self.closed = True
@@ -80,9 +91,11 @@ class Produced:
 
 @dataclass
 class FakeProducer:
-    """Acknowledges everything on flush, except records whose value `fail_when` matches."""
+    """Acknowledges everything on flush, except records `fail_when` matches: those fail with
+    `error_code`."""
 
     fail_when: Any = None
+    error_code: int = KafkaError._MSG_TIMED_OUT
     produced: list[Produced] = field(default_factory=list)
     _pending: list[tuple[Any, Produced]] = field(default_factory=list)
 
@@ -103,7 +116,7 @@ class FakeProducer:
         pending, self._pending = self._pending, []
         for callback, record in pending:
             if self.fail_when is not None and self.fail_when(record):
-                callback(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
+                callback(KafkaError(self.error_code), None)
             else:
                 self.produced.append(record)
                 if callback:

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import orjson
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, TopicPartition
 
 from consumer.codec import Decoded
 from consumer.model import Classifier, Policy, Prediction
@@ -122,18 +123,73 @@ def test_isolation_costs_logarithmic_calls() -> None:
     assert model.calls <= 2 * 8 + 1
 
 
-def test_undelivered_record_is_not_committed_and_is_retried(
+def test_undelivered_record_is_not_committed_and_is_retried_after_a_backoff(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("consumer.pipeline.time.sleep", lambda _s: None)
     producer = FakeProducer(fail_when=lambda p: p.key == b"k3")
     batch = [record(i, text(f"m{i}")) for i in range(6)] + [record(0, text("p1"), partition=1)]
     worker, consumer, _ = make_worker([batch], producer)
     result = worker.process(batch)
     assert result.undelivered == 1
-    # Partition 0 commits only up to the record that was not acknowledged, and rewinds.
+    # Partition 0 commits only up to the record that was not acknowledged, rewinds there and
+    # pauses for a backoff; partition 1 goes on.
     assert consumer.commits == [[("in", 0, 3), ("in", 1, 1)]]
     assert consumer.seeks == [("in", 0, 3)]
+    assert consumer.paused == {("in", 0)}
+    worker._resume_due()
+    assert consumer.paused == {("in", 0)}, "not before the backoff has passed"
+    clock = time.monotonic() + 60
+    monkeypatch.setattr("consumer.pipeline.time.monotonic", lambda: clock)
+    worker._resume_due()
+    assert consumer.paused == set()
+    # The retry succeeds: the partition moves on and the backoff is forgotten.
+    producer.fail_when = None
+    retry = [record(i, text(f"m{i}")) for i in range(3, 6)]
+    worker.process(retry)
+    assert consumer.commits[-1] == [("in", 0, 6)]
+    assert worker._backoff == {}
+
+
+def test_backoff_doubles_while_delivery_keeps_failing() -> None:
+    producer = FakeProducer(fail_when=lambda p: True)
+    batch = [record(0, text("m"))]
+    worker, consumer, _ = make_worker([], producer)
+    delays = []
+    for _ in range(4):
+        worker.process(batch)
+        delays.append(worker._backoff[("in", 0)].retry_at - time.monotonic())
+    assert [round(d) for d in delays] == [0, 1, 2, 4]
+    assert consumer.commits == [], "nothing is committed while nothing is delivered"
+    assert worker.delivery_failures == 4
+
+
+def test_an_output_the_broker_rejects_for_good_becomes_a_reduced_dead_letter() -> None:
+    producer = FakeProducer(
+        fail_when=lambda p: p.key == b"k1" and p.value is not None,
+        error_code=KafkaError.MSG_SIZE_TOO_LARGE,
+    )
+    batch = [record(0, text("ok")), record(1, text("too big to deliver")), record(2, b"{")]
+    worker, consumer, _ = make_worker([batch], producer)
+    result = worker.process(batch)
+    assert result.undelivered == 0
+    assert consumer.commits == [[("in", 0, 3)]]
+    reduced = [p for p in producer.produced if p.key == b"k1"]
+    assert len(reduced) == 1
+    assert reduced[0].topic == "content.dlq"
+    assert reduced[0].value is None
+    headers = dict(reduced[0].headers or [])
+    assert headers["__classifier.errors.stage"] == b"produce"
+    assert b"rejected by the broker" in (headers["__classifier.errors.exception.message"] or b"")
+
+
+def test_a_record_polled_while_a_batch_is_in_flight_is_read_again() -> None:
+    worker, consumer, _ = make_worker([])
+    consumer.polled = [record(7, text("early"), partition=2)]
+    worker._keep_alive()
+    assert consumer.paused == {("in", 0), ("in", 1), ("in", 2)}
+    assert consumer.seeks == [("in", 2, 7)]
+    worker._end_keep_alive()
+    assert consumer.paused == set()
 
 
 def test_revoke_commits_finished_offsets_and_lost_commits_nothing() -> None:
