@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test unit integration lint typecheck schemas model broker clean
+.PHONY: help install demo test unit integration reliability lint typecheck schemas model broker clean
 
 help:
 	@echo "make demo   - run the main job on the embedded broker and print a summary"
@@ -31,6 +31,10 @@ unit: $(STAMP)
 
 integration: $(STAMP)
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
+
+# The fault and hostile-input scenarios, with their figures (docs/reliability.md).
+reliability: $(STAMP)
+	$(PY) -m pytest tests/integration/test_reliability.py -s -q -p no:randomly | grep -E "^RELIABILITY|passed|failed"
 
 lint: $(STAMP)
 	$(PY) -m ruff check consumer tests bench

@@ -36,10 +36,18 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedBroker:
     """A Tansu broker process on a free loopback port; a context manager."""
 
-    def __init__(self, port: int = 0, host: str = "127.0.0.1", log_path: Path | None = None):
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        log_path: Path | None = None,
+        advertised: str | None = None,
+    ):
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        #: host:port given to clients in metadata (a proxy in front of the broker, in tests).
+        self.advertised = advertised or f"{host}:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -64,7 +72,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.advertised}",
                 "--storage-engine",
                 "memory://tansu/",
             ],
@@ -81,7 +89,9 @@ class EmbeddedBroker:
             except OSError:
                 time.sleep(0.05)
                 continue
-            AdminClient({"bootstrap.servers": self.bootstrap_servers}).list_topics(timeout=10)
+            if self.advertised == self.bootstrap_servers:
+                # Answering metadata is what clients need first.
+                AdminClient({"bootstrap.servers": self.bootstrap_servers}).list_topics(timeout=10)
             return self
         self.stop()
         raise BrokerError(f"the embedded broker did not listen on {url} within {timeout_s} s")

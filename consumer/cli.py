@@ -127,6 +127,28 @@ def _cmd_produce(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_replay_dlq(args: argparse.Namespace) -> int:
+    from consumer.replay import replay_dead_letters
+    from consumer.settings import load_settings
+
+    settings = load_settings()
+    result = replay_dead_letters(
+        settings,
+        stages=set(args.stage) if args.stage else None,
+        limit=args.limit,
+        dry_run=args.dry_run,
+        idle_s=args.idle_s,
+    )
+    verb = "would replay" if args.dry_run else "replayed"
+    stages = ", ".join(f"{stage}={n}" for stage, n in sorted(result.by_stage.items())) or "none"
+    skipped = ", ".join(f"{why}={n}" for why, n in sorted(result.skipped.items())) or "none"
+    print(
+        f"read {result.read} dead letters from {settings.dlq_topic}; {verb} {result.replayed} "
+        f"to {settings.input_topic} (by stage: {stages}; skipped: {skipped})"
+    )
+    return 0
+
+
 def _cmd_broker(args: argparse.Namespace) -> int:
     from consumer.broker import EmbeddedBroker, create_topics
 
@@ -223,6 +245,24 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--quiet", action="store_true", help="no progress bar")
     produce.set_defaults(func=_cmd_produce)
 
+    replay = sub.add_parser(
+        "replay-dlq", help="re-publish dead letters to the input topic (after fixing the cause)"
+    )
+    replay.add_argument(
+        "--stage",
+        action="append",
+        choices=["decode", "validate", "classify", "produce"],
+        help="only dead letters of this stage (repeatable)",
+    )
+    replay.add_argument("--limit", type=int, help="replay at most this many")
+    replay.add_argument(
+        "--dry-run", action="store_true", help="count, send nothing, commit nothing"
+    )
+    replay.add_argument(
+        "--idle-s", type=float, default=5.0, help="stop when no dead letter came for this long"
+    )
+    replay.set_defaults(func=_cmd_replay_dlq)
+
     demo = sub.add_parser("demo", help="the whole job on the embedded broker, with a summary")
     demo.add_argument("--messages", type=int, default=20_000)
     demo.add_argument("--workers", type=int, default=2)
@@ -247,6 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from consumer.broker import BrokerError
     from consumer.model import ModelArtifactError
     from consumer.produce import ProduceError
+    from consumer.replay import ReplayError
     from consumer.settings import SettingsError
 
     args = _parser().parse_args(argv)
@@ -255,12 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelArtifactError as exc:
         print(f"content-classifier {args.command}: model refused: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    except (SettingsError, BrokerError, ProduceError, FileNotFoundError) as exc:
+    except (SettingsError, BrokerError, ProduceError, ReplayError, FileNotFoundError) as exc:
         # Bad settings, files or data: a clear message, no traceback.
         print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ValueError as exc:
-        if args.command not in {"train", "classify"}:
+        if args.command not in {"train", "classify", "replay-dlq"}:
             raise
         print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -3,11 +3,34 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import time
 
 import structlog
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["RepeatFilter", "configure_logging", "get_logger"]
+
+
+class RepeatFilter(logging.Filter):
+    """Lets a message through at most once per `interval_s`: during a broker outage
+    librdkafka reports the same refused connection many times a second."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # Drop librdkafka's millisecond timings so that repeats compare equal.
+        message = re.sub(r"\d+ms", "", record.getMessage())
+        now = time.monotonic()
+        if now - self._last.get(message, -self.interval_s) < self.interval_s:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[message] = now
+        return True
 
 
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
@@ -43,6 +66,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    kafka = logging.getLogger("librdkafka")
+    kafka.filters[:] = [RepeatFilter()]
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -11,6 +11,7 @@ lost partitions get nothing.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +34,7 @@ from consumer.codec import (
     verdict,
 )
 from consumer.contracts import Stage
-from consumer.logs import get_logger
+from consumer.logs import RepeatFilter, get_logger
 from consumer.model import Classifier, Prediction
 from consumer.settings import Settings
 
@@ -58,6 +59,19 @@ _PERMANENT = frozenset(
         KafkaError.RECORD_LIST_TOO_LARGE,
         KafkaError.INVALID_MSG_SIZE,
         KafkaError.INVALID_RECORD,
+    }
+)
+#: Errors after which the idempotent producer instance cannot go on (its epoch is fenced or
+#: its sequence broken): it is replaced by a new one, and the batch is retried.
+_PRODUCER_BROKEN = frozenset(
+    {
+        KafkaError._FATAL,
+        KafkaError._FENCED,
+        KafkaError.PRODUCER_FENCED,
+        KafkaError.INVALID_PRODUCER_EPOCH,
+        KafkaError.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        KafkaError.UNKNOWN_PRODUCER_ID,
+        KafkaError.INVALID_PRODUCER_ID_MAPPING,
     }
 )
 _POLL_SLICE_S = 0.2
@@ -100,6 +114,9 @@ class BatchResult:
 class _Backoff:
     attempts: int
     retry_at: float
+    #: Paused until `retry_at`; False once resumed for the retry (the count stays until a
+    #: batch of the partition is delivered).
+    waiting: bool = True
 
 
 def classify_isolating(
@@ -150,6 +167,9 @@ class Worker:
         self.assigned: set[TopicPartitionKey] = set()
         self.totals = BatchResult()
         self.delivery_failures = 0
+        self.producers_replaced = 0
+        self._error_repeats = RepeatFilter()
+        self._producer_broken = False
         self.last_turn = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -165,7 +185,8 @@ class Worker:
     def run(self) -> None:
         settings = self.settings
         self.consumer = self._consumer_factory(on_commit=self._on_commit)
-        self.producer = self._producer_factory()
+        self.producer = self._producer_factory(error_cb=self._on_producer_error)
+        self._producer_broken = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
         self.consumer.subscribe(
             [settings.input_topic],
@@ -298,6 +319,8 @@ class Worker:
 
         def failed(out: OutRecord, error: KafkaError) -> None:
             self.delivery_failures += 1
+            if error.fatal() or error.code() in _PRODUCER_BROKEN:
+                self._producer_broken = True
             source = out.source
             log.error(
                 "delivery failed",
@@ -329,7 +352,27 @@ class Worker:
                 for out, error in rejected
             ]
             self._produce_and_wait(replacements, failed)
+        if self._producer_broken:
+            self._replace_producer()
         return undelivered
+
+    def _replace_producer(self) -> None:
+        """An idempotent producer that hit a fatal error (after message timeouts the broker
+        may fence its epoch) fails every later record: start a new one. Nothing is lost: the
+        failed records' partitions are rewound and retried like any other failed delivery."""
+        log.warning("replacing the producer after a fatal error")
+        self.producer.flush(0)
+        self.producer = self._producer_factory(error_cb=self._on_producer_error)
+        self._producer_broken = False
+        self.producers_replaced += 1
+
+    def _on_producer_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self._producer_broken = True
+        if self._error_repeats.filter(
+            logging.LogRecord("producer", logging.ERROR, "", 0, error.str(), None, None)
+        ):
+            log.error("producer error", error=error.str(), fatal=error.fatal())
 
     def _produce_and_wait(
         self, outputs: Sequence[OutRecord], failed: Callable[[OutRecord, KafkaError], None]
@@ -390,13 +433,17 @@ class Worker:
             self.consumer.pause([tp])
             self._paused_for_batch.append(tp)
 
+    def _waiting_for_retry(self, key: TopicPartitionKey) -> bool:
+        backoff = self._backoff.get(key)
+        return backoff is not None and backoff.waiting
+
     def _end_keep_alive(self) -> None:
         paused, self._paused_for_batch = self._paused_for_batch, []
         again = [
             tp
             for tp in paused
             if (tp.topic, tp.partition) in self.assigned
-            and (tp.topic, tp.partition) not in self._backoff
+            and not self._waiting_for_retry((tp.topic, tp.partition))
         ]
         if again:
             self.consumer.resume(again)
@@ -443,11 +490,10 @@ class Worker:
         if not self._backoff:
             return
         now = time.monotonic()
-        due = [key for key, b in self._backoff.items() if b.retry_at <= now]
+        due = [key for key, b in self._backoff.items() if b.waiting and b.retry_at <= now]
         if due:
-            # Keep the attempt count until a batch of the partition succeeds.
             for key in due:
-                self._backoff[key].retry_at = float("inf")
+                self._backoff[key].waiting = False
             self.consumer.resume([TopicPartition(t, p) for t, p in due if (t, p) in self.assigned])
 
     def _commit_finished(self, keys: set[TopicPartitionKey], *, asynchronous: bool) -> None:
@@ -482,6 +528,16 @@ class Worker:
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.assigned.update((tp.topic, tp.partition) for tp in partitions)
+        fresh = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        if fresh:
+            if self._paused_for_batch:
+                # A batch is in flight: these wait for it like the others.
+                self.consumer.pause(fresh)
+                self._paused_for_batch.extend(fresh)
+            else:
+                # librdkafka keeps a partition's pause across losing and regaining it (a
+                # backoff that a lost session cut short): start every assignment resumed.
+                self.consumer.resume(fresh)
         log.info("partitions assigned", partitions=sorted(tp.partition for tp in partitions))
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -16,7 +18,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from consumer.broker import EMBEDDED_CLIENT_PROPERTIES
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
+#: Test clients stay quiet about connections the broker or an outage test closes.
+_QUIET = logging.getLogger("tests.librdkafka")
+_QUIET.setLevel(logging.CRITICAL)
 
 Headers = list[tuple[str, bytes | None]]
 
@@ -46,7 +51,12 @@ def produce(
 ) -> list[Sent]:
     """Produce (key, value, headers); returns what the broker acknowledged, in order."""
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "logger": _QUIET,
+        }
     )
     sent: list[Sent] = []
     failures: list[str] = []
@@ -119,6 +129,7 @@ def read_topic(
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{os.getpid()}-{time.monotonic_ns()}",
             "enable.auto.commit": False,
+            "logger": _QUIET,
         }
     )
     reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
@@ -155,7 +166,7 @@ def read_topic(
 
 
 def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": _QUIET})
     try:
         committed = reader.committed(
             [TopicPartition(topic, p) for p in range(partitions)], timeout=10
@@ -216,3 +227,53 @@ class WorkerProcess:
             self.process.kill()
             self.process.wait()
         self._log.close()
+
+
+class BackgroundStream:
+    """Produces keyed records in chunks from a thread until stopped (or `total` are sent),
+    so that workers can be killed, started and stopped while the stream flows."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        chunk: int = 200,
+        pause_s: float = 0.05,
+        total: int | None = None,
+        keys: int = 16,
+    ) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.chunk, self.pause_s, self.total, self.keys = chunk, pause_s, total, keys
+        self.sent: list[Sent] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        number = 0
+        while not self._stop.is_set() and (self.total is None or number < self.total):
+            size = self.chunk if self.total is None else min(self.chunk, self.total - number)
+            records = [
+                (
+                    f"k{(number + i) % self.keys}".encode(),
+                    orjson.dumps({"id": f"s{number + i}", "text": f"message number {number + i}"}),
+                    None,
+                )
+                for i in range(size)
+            ]
+            self.sent.extend(produce(self.bootstrap, self.topic, records))
+            number += size
+            time.sleep(self.pause_s)
+
+    def start(self) -> BackgroundStream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> list[Sent]:
+        self._stop.set()
+        self._thread.join()
+        return self.sent
+
+    def wait(self, timeout_s: float = 120) -> list[Sent]:
+        self._thread.join(timeout_s)
+        return self.stop()

@@ -4,7 +4,6 @@ malformed records mixed in, read back and checked record by record."""
 from __future__ import annotations
 
 import random
-import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from consumer.contracts import Verdict
 from tests.conftest import Topics, labelled_texts
 from tests.corpus import MALFORMED
 from tests.kafka_helpers import (
+    BackgroundStream,
     Output,
     Sent,
     WorkerProcess,
@@ -203,22 +203,7 @@ def test_a_member_joining_mid_stream_takes_over_without_loss_or_duplicates(
     env = worker_env(t, BATCH_MAX_MESSAGES="50", BATCH_MAX_WAIT_MS="20")
     first = start_worker(env)
     first.wait_for_log("partitions assigned")
-    sent: list[Sent] = []
-    stop = threading.Event()
-
-    def stream() -> None:
-        number = 0
-        while not stop.is_set():
-            chunk = [
-                (f"k{(number + i) % 16}".encode(), orjson.dumps({"text": f"m{number + i}"}), None)
-                for i in range(100)
-            ]
-            sent.extend(produce(bootstrap, t.input, chunk))
-            number += 100
-            time.sleep(0.05)
-
-    producer = threading.Thread(target=stream)
-    producer.start()
+    stream = BackgroundStream(bootstrap, t.input, chunk=100).start()
     try:
         time.sleep(2)
         second = start_worker(env)
@@ -226,8 +211,7 @@ def test_a_member_joining_mid_stream_takes_over_without_loss_or_duplicates(
         first.wait_for_log("partitions revoked")
         time.sleep(2)
     finally:
-        stop.set()
-        producer.join()
+        sent = stream.stop()
     verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent))
     check_exactly_once(t, sent, verdicts, [])
     for worker in (first, second):

@@ -142,6 +142,11 @@ def test_undelivered_record_is_not_committed_and_is_retried_after_a_backoff(
     monkeypatch.setattr("consumer.pipeline.time.monotonic", lambda: clock)
     worker._resume_due()
     assert consumer.paused == set()
+    # A batch in flight pauses everything; its end resumes the partition being retried too.
+    worker._keep_alive()
+    assert ("in", 0) in consumer.paused
+    worker._end_keep_alive()
+    assert consumer.paused == set()
     # The retry succeeds: the partition moves on and the backoff is forgotten.
     producer.fail_when = None
     retry = [record(i, text(f"m{i}")) for i in range(3, 6)]

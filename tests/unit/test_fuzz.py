@@ -1,0 +1,80 @@
+"""Property-based fuzzing of decode and validation: any bytes give exactly one outcome.
+
+Values are encoded with the standard library so that they include what orjson itself would
+not write (integers beyond 64 bits, for one)."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consumer.codec import Decoded, Failure, dead_letter, decode
+from consumer.contracts import ContentMessage
+from tests.fakes import FakeMessage
+
+LIMIT = 200
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+messages = st.fixed_dictionaries(
+    {"text": st.one_of(st.text(max_size=2 * LIMIT), json_values)},
+    optional={
+        "id": st.one_of(st.text(max_size=300), json_values),
+        "metadata": st.one_of(st.dictionaries(st.text(), st.text(), max_size=3), json_values),
+        "source": json_values,
+        "created_at": st.one_of(st.datetimes().map(lambda d: d.isoformat()), json_values),
+    },
+)
+
+
+def check_one_outcome(value: bytes | None) -> Decoded | Failure:
+    record = FakeMessage(value, _key=b"k", _headers=[("h", b"v")])
+    result = decode(record, LIMIT)
+    assert isinstance(result, Decoded | Failure)
+    if isinstance(result, Decoded):
+        assert result.text.strip() and len(result.text) <= LIMIT
+        assert isinstance(result.id, str) and 0 < len(result.id) <= 256
+    else:
+        assert result.reason and result.exception_class
+        out = dead_letter(result, "dlq", "g", "2026-11-25T00:00:00.000Z", "1")
+        assert out.value == value and out.key == b"k"
+        assert all(isinstance(v, bytes) for _, v in (out.headers or [])[1:])
+    return result
+
+
+@given(st.binary(max_size=512))
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+def test_any_bytes_give_exactly_one_outcome(value: bytes) -> None:
+    check_one_outcome(value)
+
+
+@given(json_values)
+@settings(max_examples=300)
+def test_any_json_gives_exactly_one_outcome(value: object) -> None:
+    check_one_outcome(json.dumps(value).encode())
+
+
+@given(messages)
+@settings(max_examples=500)
+def test_message_shaped_json_is_accepted_exactly_when_the_contract_allows(message: dict) -> None:
+    result = check_one_outcome(json.dumps(message).encode())
+    text = message["text"]
+    valid_text = isinstance(text, str) and bool(text.strip()) and len(text) <= LIMIT
+    if not valid_text:
+        assert isinstance(result, Failure)
+    if isinstance(result, Decoded):
+        parsed = ContentMessage.model_validate(message)
+        assert result.text == parsed.text
+        assert result.id == (parsed.id or "in:0:0")
+
+
+@given(st.text(max_size=64), st.binary(max_size=64))
+def test_random_bytes_around_a_valid_message(prefix: str, suffix: bytes) -> None:
+    check_one_outcome(prefix.encode() + b'{"text": "hello"}' + suffix)
