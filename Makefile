@@ -34,7 +34,7 @@ integration: $(STAMP)
 
 # The fault and hostile-input scenarios, with their figures (docs/reliability.md).
 reliability: $(STAMP)
-	$(PY) -m pytest tests/integration/test_reliability.py -s -q -p no:randomly | grep -E "^RELIABILITY|passed|failed"
+	$(PY) -m pytest tests/integration/test_reliability.py -s -q | grep -oE "RELIABILITY .*|[0-9]+ (passed|failed).*"
 
 lint: $(STAMP)
 	$(PY) -m ruff check consumer tests bench

@@ -25,7 +25,9 @@ EXIT_SHUTDOWN_TIMEOUT = 3
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.clients import build_consumer, build_producer
+    from consumer.health import Health, HealthServer
     from consumer.logs import configure_logging, get_logger
+    from consumer.metrics import Metrics
     from consumer.model import load_model
     from consumer.pipeline import ConsumerLike, ProducerLike, Worker
     from consumer.settings import load_settings
@@ -38,6 +40,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     log.info("model loaded", model=classifier.name, model_version=classifier.version)
     # Build the clients once up front so a bad KAFKA_ property fails start-up, not the loop.
     build_producer(settings)
+    metrics, health = Metrics(), Health()
+    server = HealthServer(health, metrics, settings.metrics_port).start()
     worker = Worker(
         settings,
         classifier,
@@ -45,6 +49,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # spell them the same way, hence the casts.
         consumer_factory=lambda **cb: cast(ConsumerLike, build_consumer(settings, **cb)),
         producer_factory=lambda **cb: cast(ProducerLike, build_producer(settings, **cb)),
+        metrics=metrics,
+        health=health,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -60,7 +66,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    worker.run()
+    try:
+        worker.run()
+    finally:
+        server.stop()
     return 0
 
 

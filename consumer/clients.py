@@ -68,6 +68,8 @@ def consumer_config(settings: Settings) -> dict[str, Any]:
         "client.id": "content-classifier",
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "cooperative-sticky",
+        # Lag, watermarks and broker state for metrics and readiness come from statistics.
+        "statistics.interval.ms": 5000,
         **_without(settings.common_client_config(), _PRODUCER_ONLY),
         "group.id": settings.group_id,
         # Offsets are committed explicitly, only for records whose verdicts are acknowledged.

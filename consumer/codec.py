@@ -78,6 +78,8 @@ class OutRecord:
     source: KafkaRecord
     #: A reduced dead letter (no value): the last resort, never replaced again.
     reduced: bool = False
+    #: For metrics once acknowledged: ("verdict", label) or ("dead_letter", stage).
+    kind: tuple[str, str] = ("", "")
 
 
 def record_id(record: KafkaRecord) -> str:
@@ -153,6 +155,7 @@ def verdict(
         headers=None,
         timestamp=None,
         source=record,
+        kind=("verdict", prediction.label),
     )
 
 
@@ -187,6 +190,7 @@ def dead_letter(
         headers=headers,
         timestamp=timestamp if timestamp_type != 0 and timestamp >= 0 else None,
         source=record,
+        kind=("dead_letter", failure.stage.value),
     )
 
 
@@ -231,4 +235,5 @@ def reduced_dead_letter(
         timestamp=full.timestamp,
         source=record,
         reduced=True,
+        kind=("dead_letter", Stage.PRODUCE.value),
     )

@@ -34,7 +34,9 @@ from consumer.codec import (
     verdict,
 )
 from consumer.contracts import Stage
+from consumer.health import Health
 from consumer.logs import RepeatFilter, get_logger
+from consumer.metrics import Metrics
 from consumer.model import Classifier, Prediction
 from consumer.settings import Settings
 
@@ -96,6 +98,7 @@ class ConsumerLike(Protocol):
 
 
 class ProducerLike(Protocol):
+    def __len__(self) -> int: ...
     def produce(self, topic: str, **kwargs: Any) -> None: ...
     def poll(self, timeout: float) -> int: ...
     def flush(self, timeout: float) -> int: ...
@@ -151,8 +154,14 @@ class Worker:
         classifier: Classifier,
         consumer_factory: Callable[..., ConsumerLike],
         producer_factory: Callable[..., ProducerLike],
+        metrics: Metrics | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.health = health or Health()
+        self.health.model_loaded = True
+        self.metrics.model.info({"name": classifier.name, "version": classifier.version})
         self.classifier = classifier
         self._consumer_factory = consumer_factory
         self._producer_factory = producer_factory
@@ -170,7 +179,6 @@ class Worker:
         self.producers_replaced = 0
         self._error_repeats = RepeatFilter()
         self._producer_broken = False
-        self.last_turn = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -184,7 +192,9 @@ class Worker:
 
     def run(self) -> None:
         settings = self.settings
-        self.consumer = self._consumer_factory(on_commit=self._on_commit)
+        self.consumer = self._consumer_factory(
+            on_commit=self._on_commit, stats_cb=self._on_stats, error_cb=self._on_client_error
+        )
         self.producer = self._producer_factory(error_cb=self._on_producer_error)
         self._producer_broken = False
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
@@ -198,7 +208,7 @@ class Worker:
         wait_s = settings.batch_max_wait_ms / 1000
         try:
             while not self._stopping.is_set():
-                self.last_turn = time.monotonic()
+                self._turn()
                 self._resume_due()
                 records = self.consumer.consume(settings.batch_max_messages, wait_s)
                 if records:
@@ -207,6 +217,11 @@ class Worker:
                     self.producer.poll(0)
         finally:
             self._shutdown()
+
+    def _turn(self) -> None:
+        self.health.last_turn = time.monotonic()
+        self.metrics.turned()
+        self.metrics.producer_queue_depth.set(len(self.producer))
 
     def _shutdown(self) -> None:
         deadline = time.monotonic() + self.settings.shutdown_timeout_s
@@ -239,6 +254,10 @@ class Worker:
         result = BatchResult(records=len(inputs))
         if not inputs:
             return result
+        started = time.monotonic()
+        metrics = self.metrics
+        metrics.records_consumed.labels(self.settings.input_topic).inc(len(inputs))
+        metrics.batch_size.observe(len(inputs))
         settings = self.settings
         now = rfc3339_now()
         good: list[Decoded] = []
@@ -263,7 +282,17 @@ class Worker:
         result.undelivered = len(undelivered)
         self._settle(inputs, undelivered)
         self._add_totals(result)
+        self._observe_latency(classified)
+        metrics.batch_duration.observe(time.monotonic() - started)
         return result
+
+    def _observe_latency(self, classified: list[tuple[Decoded, Prediction]]) -> None:
+        now_ms = time.time() * 1000
+        histogram = self.metrics.end_to_end_latency
+        for item, _ in classified:
+            kind, timestamp = item.record.timestamp()
+            if kind != 0 and timestamp > 0:
+                histogram.observe(max(0.0, (now_ms - timestamp) / 1000))
 
     def _dead_letter(self, failure: Failure, now: str) -> OutRecord:
         record = failure.record
@@ -286,7 +315,9 @@ class Worker:
         if not items:
             return [], []
         if self._executor is None:  # process() called directly (tests)
-            return classify_isolating(self.classifier.classify, items)
+            with self.metrics.inference_duration.time():
+                return classify_isolating(self.classifier.classify, items)
+        started = time.monotonic()
         future: Future[Classified] = self._executor.submit(
             classify_isolating, self.classifier.classify, items
         )
@@ -297,6 +328,7 @@ class Worker:
                 except FutureTimeout:
                     self._keep_alive()
         finally:
+            self.metrics.inference_duration.observe(time.monotonic() - started)
             self._end_keep_alive()
 
     def _add_totals(self, result: BatchResult) -> None:
@@ -319,6 +351,7 @@ class Worker:
 
         def failed(out: OutRecord, error: KafkaError) -> None:
             self.delivery_failures += 1
+            self.metrics.delivery_failures.labels(str(is_permanent(error)).lower()).inc()
             if error.fatal() or error.code() in _PRODUCER_BROKEN:
                 self._producer_broken = True
             source = out.source
@@ -356,6 +389,13 @@ class Worker:
             self._replace_producer()
         return undelivered
 
+    def _delivered(self, out: OutRecord) -> None:
+        kind, value = out.kind
+        if kind == "verdict":
+            self.metrics.verdicts.labels(value).inc()
+        elif kind == "dead_letter":
+            self.metrics.dead_letters.labels(value).inc()
+
     def _replace_producer(self) -> None:
         """An idempotent producer that hit a fatal error (after message timeouts the broker
         may fence its epoch) fails every later record: start a new one. Nothing is lost: the
@@ -365,14 +405,12 @@ class Worker:
         self.producer = self._producer_factory(error_cb=self._on_producer_error)
         self._producer_broken = False
         self.producers_replaced += 1
+        self.metrics.producers_replaced.inc()
 
     def _on_producer_error(self, error: KafkaError) -> None:
         if error.fatal():
             self._producer_broken = True
-        if self._error_repeats.filter(
-            logging.LogRecord("producer", logging.ERROR, "", 0, error.str(), None, None)
-        ):
-            log.error("producer error", error=error.str(), fatal=error.fatal())
+        self._on_client_error(error)
 
     def _produce_and_wait(
         self, outputs: Sequence[OutRecord], failed: Callable[[OutRecord, KafkaError], None]
@@ -382,7 +420,7 @@ class Worker:
                 kwargs: dict[str, Any] = {
                     "key": out.key,
                     "value": out.value,
-                    "on_delivery": _delivery_callback(out, failed),
+                    "on_delivery": _delivery_callback(out, failed, self._delivered),
                 }
                 if out.headers:
                     kwargs["headers"] = out.headers
@@ -413,7 +451,7 @@ class Worker:
     def _keep_alive(self) -> None:
         """Pause every assigned partition (once per batch) and poll: this serves the group
         protocol and resets the poll timer without taking in more records."""
-        self.last_turn = time.monotonic()
+        self._turn()
         if not self._paused_for_batch:
             self._paused_for_batch = [TopicPartition(t, p) for t, p in sorted(self.assigned)]
             if self._paused_for_batch:
@@ -432,6 +470,9 @@ class Worker:
             tp = TopicPartition(message.topic(), message.partition())
             self.consumer.pause([tp])
             self._paused_for_batch.append(tp)
+
+    def _waiting_count(self) -> int:
+        return sum(1 for b in self._backoff.values() if b.waiting)
 
     def _waiting_for_retry(self, key: TopicPartitionKey) -> bool:
         backoff = self._backoff.get(key)
@@ -473,6 +514,7 @@ class Worker:
             attempts = previous.attempts + 1 if previous else 1
             delay = min(_BACKOFF_MAX_S, _BACKOFF_START_S * 2 ** (attempts - 1))
             self._backoff[key] = _Backoff(attempts, time.monotonic() + delay)
+            self.metrics.paused_partitions.set(self._waiting_count())
             tp = TopicPartition(key[0], key[1], first_failed)
             self.consumer.seek(tp)
             self.consumer.pause([TopicPartition(key[0], key[1])])
@@ -494,6 +536,7 @@ class Worker:
         if due:
             for key in due:
                 self._backoff[key].waiting = False
+            self.metrics.paused_partitions.set(self._waiting_count())
             self.consumer.resume([TopicPartition(t, p) for t, p in due if (t, p) in self.assigned])
 
     def _commit_finished(self, keys: set[TopicPartitionKey], *, asynchronous: bool) -> None:
@@ -511,6 +554,7 @@ class Worker:
             # A commit can fail when the group rebalances; the new owner starts from the last
             # commit that succeeded, so this costs duplicates, never a lost record.
             log.warning("commit failed", error=str(exc.args[0]), partitions=len(offsets))
+            self.metrics.commit_failures.inc()
             return
         if not asynchronous:
             for tp in offsets:
@@ -520,7 +564,9 @@ class Worker:
 
     def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
         if error is not None:
-            log.warning("commit failed", error=error.str())
+            if error.code() != KafkaError._NO_OFFSET:
+                log.warning("commit failed", error=error.str())
+                self.metrics.commit_failures.inc()
             return
         for tp in partitions:
             if tp.error is None and tp.offset >= 0:
@@ -528,6 +574,10 @@ class Worker:
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.assigned.update((tp.topic, tp.partition) for tp in partitions)
+        self.health.group_joined = True
+        self.health.broker_reachable = True
+        self.metrics.rebalances.labels("assign").inc()
+        self.metrics.assigned_partitions.set(len(self.assigned))
         fresh = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
         if fresh:
             if self._paused_for_batch:
@@ -546,20 +596,37 @@ class Worker:
         # all acknowledged, so the partition's next owner redoes that batch (at-least-once).
         self._commit_finished(keys, asynchronous=False)
         self._forget(keys)
+        self.metrics.rebalances.labels("revoke").inc()
         log.info("partitions revoked", partitions=sorted(p for _, p in keys))
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
         # Another member may own these already: committing could move its offsets backwards.
         self._forget(keys)
+        self.health.group_joined = False
+        self.metrics.rebalances.labels("lost").inc()
         log.warning("partitions lost", partitions=sorted(p for _, p in keys))
 
     def _forget(self, keys: set[TopicPartitionKey]) -> None:
         self.assigned.difference_update(keys)
+        self.metrics.assigned_partitions.set(len(self.assigned))
+        self.metrics.forget_partitions(keys)
         for key in keys:
             self._finished.pop(key, None)
             self._committed.pop(key, None)
             self._backoff.pop(key, None)
+
+    def _on_stats(self, raw: str) -> None:
+        self.health.broker_reachable = self.metrics.observe_statistics(raw, self.assigned)
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        """librdkafka's error callback (transport errors; the client recovers by itself)."""
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT):
+            self.health.broker_reachable = False
+        if self._error_repeats.filter(
+            logging.LogRecord("kafka", logging.ERROR, "", 0, error.str(), None, None)
+        ):
+            log.error("kafka client error", error=error.str(), fatal=error.fatal())
 
     def _on_consume_error(self, error: KafkaError) -> None:
         log.error("consume error", error=error.str(), fatal=error.fatal())
@@ -568,10 +635,14 @@ class Worker:
 
 
 def _delivery_callback(
-    out: OutRecord, failed: Callable[[OutRecord, KafkaError], None]
+    out: OutRecord,
+    failed: Callable[[OutRecord, KafkaError], None],
+    delivered: Callable[[OutRecord], None],
 ) -> Callable[[KafkaError | None, Any], None]:
     def on_delivery(error: KafkaError | None, _message: Any) -> None:
-        if error is not None:
+        if error is None:
+            delivered(out)
+        else:
             failed(out, error)
 
     return on_delivery

@@ -109,6 +109,9 @@ class FakeProducer:
         )
         self._pending.append((kwargs.get("on_delivery"), record))
 
+    def __len__(self) -> int:
+        return len(self._pending)
+
     def poll(self, timeout: float) -> int:
         return self.flush(timeout)
 

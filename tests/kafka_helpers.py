@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,6 +210,22 @@ class WorkerProcess:
                 raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log()}")
             time.sleep(0.1)
         raise AssertionError(f"{needle!r} not logged within {timeout_s} s:\n{self.log()[-3000:]}")
+
+    def http_port(self) -> int:
+        self.wait_for_log("http server listening")
+        for line in self.log().splitlines():
+            if '"http server listening"' in line:
+                return int(orjson.loads(line)["port"])
+        raise AssertionError("no port logged")
+
+    def probe(self, path: str) -> tuple[int, bytes]:
+        """GET a path of the worker's HTTP server: (status, body)."""
+        url = f"http://127.0.0.1:{self.http_port()}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
 
     def terminate(self, timeout_s: float = 30.0) -> tuple[int, float]:
         """SIGTERM; returns the exit code and the seconds it took."""

@@ -86,6 +86,16 @@ def partitions_held(worker: WorkerProcess) -> set[int]:
     return held
 
 
+def wait_for_status(worker: WorkerProcess, path: str, status: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        code, body = worker.probe(path)
+        if code == status:
+            return
+        assert time.monotonic() < deadline, f"{path} stayed {code}: {body!r}"
+        time.sleep(0.25)
+
+
 def test_sigkill_mid_stream_loses_nothing(
     bootstrap: str,
     topics: Callable[..., Topics],
@@ -324,6 +334,7 @@ def test_a_broker_outage_pauses_the_work_and_loses_nothing(
             )
             worker = start_worker(env)
             worker.wait_for_log("partitions assigned")
+            wait_for_status(worker, "/readyz", 200)
             stream = BackgroundStream(bootstrap, t.input, chunk=250, pause_s=0.1, total=6000)
             stream.start()
             time.sleep(1.0)
@@ -331,7 +342,10 @@ def test_a_broker_outage_pauses_the_work_and_loses_nothing(
             while not signal_file.exists():
                 time.sleep(0.01)
             proxy.cut()
-            time.sleep(12)
+            cut_at = time.monotonic()
+            wait_for_status(worker, "/readyz", 503, timeout_s=11)
+            assert worker.probe("/healthz")[0] == 200, "alive, though not ready"
+            time.sleep(max(0.0, 12 - (time.monotonic() - cut_at)))
             assert worker.process.poll() is None, "the worker survives the outage"
             proxy.restore()
             sent = stream.wait()
@@ -350,6 +364,7 @@ def test_a_broker_outage_pauses_the_work_and_loses_nothing(
                 assert time.monotonic() < deadline, "the worker did not resume committing"
                 time.sleep(1)
             assert figures["lost"] == 0
+            wait_for_status(worker, "/readyz", 200, timeout_s=30)
             assert failures > 0, "the outage caught deliveries in flight"
             assert "partition paused to retry undelivered outputs" in worker.log()
             assert worker.terminate()[0] == 0

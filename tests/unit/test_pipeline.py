@@ -46,7 +46,7 @@ def make_worker(
     batches: list[list[FakeMessage]], producer: FakeProducer | None = None
 ) -> tuple[Worker, FakeConsumer, FakeProducer]:
     consumer = FakeConsumer(batches=batches)
-    producer = producer or FakeProducer()
+    producer = producer if producer is not None else FakeProducer()
     settings = Settings(batch_max_messages=100, batch_max_wait_ms=1, max_text_chars=50)
     worker = Worker(settings, classifier(), lambda **_: consumer, lambda **_: producer)
     worker.consumer = consumer  # what run() would build

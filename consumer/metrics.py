@@ -1,0 +1,177 @@
+"""Prometheus metrics of a worker (prefix `content_classifier_`, base units, no ids, keys or
+offsets as label values), and the librdkafka statistics they are partly read from.
+
+Consumer lag comes from librdkafka's statistics callback, as kafka_exporter and kminion
+report it per topic and partition: the embedded broker answers ListOffsets wrongly, while the
+high watermarks in the statistics are right.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import platform
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from consumer import __version__
+
+__all__ = ["Metrics"]
+
+PREFIX = "content_classifier_"
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+class Metrics:
+    """Every metric of one worker, in its own registry (tests make as many as they like)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.records_consumed = Counter(
+            PREFIX + "records_consumed", "Input records consumed.", ["topic"], registry=r
+        )
+        self.verdicts = Counter(
+            PREFIX + "verdicts",
+            "Verdicts acknowledged by the broker, by label.",
+            ["label"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            PREFIX + "dead_letters",
+            "Dead letters acknowledged by the broker, by stage.",
+            ["stage"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            PREFIX + "batch_size",
+            "Records per micro-batch.",
+            buckets=_BATCH_SIZE_BUCKETS,
+            registry=r,
+        )
+        self.batch_duration = Histogram(
+            PREFIX + "batch_duration_seconds",
+            "Time from a batch's consumption to its commit.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.inference_duration = Histogram(
+            PREFIX + "inference_duration_seconds",
+            "Time of the model's predict_proba call(s) for one batch.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.end_to_end_latency = Histogram(
+            PREFIX + "end_to_end_latency_seconds",
+            "Verdict time minus the input record's timestamp.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.consumer_lag = Gauge(
+            PREFIX + "consumer_lag",
+            "Records behind the high watermark, per assigned partition (librdkafka statistics).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.committed_offset = Gauge(
+            PREFIX + "committed_offset",
+            "Last committed offset per assigned partition (librdkafka statistics).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.high_watermark = Gauge(
+            PREFIX + "high_watermark",
+            "High watermark offset per assigned partition (librdkafka statistics).",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.assigned_partitions = Gauge(
+            PREFIX + "assigned_partitions", "Partitions assigned to this worker.", registry=r
+        )
+        self.paused_partitions = Gauge(
+            PREFIX + "paused_partitions",
+            "Partitions paused to retry undelivered outputs.",
+            registry=r,
+        )
+        self.rebalances = Counter(
+            PREFIX + "rebalances",
+            "Rebalance events by kind (assign, revoke, lost).",
+            ["kind"],
+            registry=r,
+        )
+        self.commit_failures = Counter(
+            PREFIX + "commit_failures", "Offset commits that failed.", registry=r
+        )
+        self.delivery_failures = Counter(
+            PREFIX + "delivery_failures",
+            "Outputs the broker did not acknowledge, by whether retrying can help.",
+            ["permanent"],
+            registry=r,
+        )
+        self.producers_replaced = Counter(
+            PREFIX + "producers_replaced",
+            "Producer instances replaced after a fatal error.",
+            registry=r,
+        )
+        self.producer_queue_depth = Gauge(
+            PREFIX + "producer_queue_depth",
+            "Messages waiting in the producer's queue.",
+            registry=r,
+        )
+        self.broker_up = Gauge(
+            PREFIX + "broker_up", "1 when a broker connection is up (statistics).", registry=r
+        )
+        self.loop_last_turn = Gauge(
+            PREFIX + "loop_last_turn_timestamp_seconds",
+            "Unix time of the loop's last turn.",
+            registry=r,
+        )
+        self.model = Info(PREFIX + "model", "The model serving verdicts.", registry=r)
+        self.build = Info(PREFIX + "build", "The worker's build.", registry=r)
+        self.build.info({"version": __version__, "python": platform.python_version()})
+
+    # -- librdkafka statistics ---------------------------------------------------------
+
+    def observe_statistics(self, raw: str, assigned: Iterable[tuple[str, int]]) -> bool:
+        """Update lag, watermarks and committed offsets from a statistics JSON document.
+        Returns True when at least one broker connection is up."""
+        stats: dict[str, Any] = orjson.loads(raw)
+        mine = set(assigned)
+        for topic, topic_stats in stats.get("topics", {}).items():
+            for pid, p in topic_stats.get("partitions", {}).items():
+                partition = int(pid)
+                if partition < 0 or (topic, partition) not in mine:
+                    continue
+                labels = (topic, str(partition))
+                high = p.get("hi_offset", -1)
+                committed = p.get("committed_offset", -1)
+                if high >= 0:
+                    self.high_watermark.labels(*labels).set(high)
+                if committed >= 0:
+                    self.committed_offset.labels(*labels).set(committed)
+                lag = p.get("consumer_lag", -1)
+                if lag < 0 and high >= 0:
+                    position = committed if committed >= 0 else 0
+                    lag = max(0, high - position)
+                if lag >= 0:
+                    self.consumer_lag.labels(*labels).set(lag)
+        up = any(
+            broker.get("state") == "UP" and broker.get("nodeid", -1) >= 0
+            for broker in stats.get("brokers", {}).values()
+        )
+        self.broker_up.set(1 if up else 0)
+        return up
+
+    def forget_partitions(self, keys: Iterable[tuple[str, int]]) -> None:
+        """Drop the per-partition series of partitions this worker no longer owns."""
+        for topic, partition in keys:
+            for gauge in (self.consumer_lag, self.committed_offset, self.high_watermark):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(topic, str(partition))
+
+    def turned(self) -> None:
+        self.loop_last_turn.set(time.time())
