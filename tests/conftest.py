@@ -152,3 +152,19 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerPr
     yield start
     for worker in started:
         worker.kill()
+
+
+@pytest.fixture(scope="session")
+def prometheus_dir() -> Path:
+    """The folder holding Debian's prometheus and promtool (found, or installed by the script)."""
+    import subprocess
+
+    done = subprocess.run(
+        [str(Path(__file__).resolve().parents[1] / "scripts" / "ensure-prometheus.sh")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, f"ensure-prometheus.sh failed:\n{done.stderr}"
+    return Path(done.stdout.strip())
