@@ -30,6 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.metrics import Metrics
     from consumer.model import load_model
     from consumer.pipeline import ConsumerLike, ProducerLike, Worker
+    from consumer.reload import ModelWatcher
     from consumer.settings import load_settings
 
     settings = load_settings()
@@ -42,6 +43,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     build_producer(settings)
     metrics, health = Metrics(), Health()
     server = HealthServer(health, metrics, settings.metrics_port).start()
+    watcher = None
+    if settings.model_reload_interval_s > 0:
+        watcher = ModelWatcher(
+            settings.model_path, classifier, settings.model_reload_interval_s, metrics
+        ).start()
     worker = Worker(
         settings,
         classifier,
@@ -51,6 +57,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         producer_factory=lambda **cb: cast(ProducerLike, build_producer(settings, **cb)),
         metrics=metrics,
         health=health,
+        new_models=watcher.take if watcher else None,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -70,6 +77,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         worker.run()
     finally:
         server.stop()
+        if watcher:
+            watcher.stop()
     return 0
 
 

@@ -131,6 +131,12 @@ class Metrics:
             registry=r,
         )
         self.model = Info(PREFIX + "model", "The model serving verdicts.", registry=r)
+        self.model_reloads = Counter(
+            PREFIX + "model_reloads",
+            "New model artifacts seen at MODEL_PATH, by result (loaded, refused).",
+            ["result"],
+            registry=r,
+        )
         self.build = Info(PREFIX + "build", "The worker's build.", registry=r)
         self.build.info({"version": __version__, "python": platform.python_version()})
 

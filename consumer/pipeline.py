@@ -156,12 +156,14 @@ class Worker:
         producer_factory: Callable[..., ProducerLike],
         metrics: Metrics | None = None,
         health: Health | None = None,
+        new_models: Callable[[], Classifier | None] | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.health = health or Health()
         self.health.model_loaded = True
         self.metrics.model.info({"name": classifier.name, "version": classifier.version})
+        self._new_models = new_models
         self.classifier = classifier
         self._consumer_factory = consumer_factory
         self._producer_factory = producer_factory
@@ -209,6 +211,7 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 self._turn()
+                self._switch_model()
                 self._resume_due()
                 records = self.consumer.consume(settings.batch_max_messages, wait_s)
                 if records:
@@ -217,6 +220,17 @@ class Worker:
                     self.producer.poll(0)
         finally:
             self._shutdown()
+
+    def _switch_model(self) -> None:
+        """Between batches: serve a new, verified and warmed-up model if one is ready."""
+        new = self._new_models() if self._new_models else None
+        if new is None:
+            return
+        old = self.classifier.version
+        self.classifier = new
+        self._model_ref = {"name": new.name, "version": new.version}
+        self.metrics.model.info({"name": new.name, "version": new.version})
+        log.info("model switched", model=new.name, model_version=new.version, previous=old)
 
     def _turn(self) -> None:
         self.health.last_turn = time.monotonic()

@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     batch_max_messages: int = Field(500, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(50, ge=0, le=60_000)
     max_text_chars: int = Field(10_000, ge=1, le=10_000_000)
+    #: How often a running worker looks for a new model at MODEL_PATH (0: never).
+    model_reload_interval_s: float = Field(10.0, ge=0, le=86_400)
     metrics_port: int = Field(8000, ge=0, le=65_535)
     shutdown_timeout_s: float = Field(20.0, gt=0, le=3_600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
