@@ -282,7 +282,7 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(func=_cmd_replay_dlq)
 
     demo = sub.add_parser("demo", help="the whole job on the embedded broker, with a summary")
-    demo.add_argument("--messages", type=int, default=20_000)
+    demo.add_argument("--messages", type=int, default=50_000)
     demo.add_argument("--workers", type=int, default=2)
     demo.add_argument("--seed", type=int, default=7)
     demo.set_defaults(func=_cmd_demo)

@@ -24,6 +24,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from consumer.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker, create_topics
+from consumer.demo_monitor import LiveMonitor, Sample, write_report
 from consumer.produce import produce_records
 
 __all__ = ["DemoSample", "load_sample", "run_demo"]
@@ -135,7 +136,6 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
     )
     tally = Tally()
     deadline = time.monotonic() + timeout_s
-    last_report, last_done = 0.0, -1
     try:
         while tally.verdicts + tally.dead_letters < total and time.monotonic() < deadline:
             for message in reader.consume(1000, 0.2):
@@ -157,11 +157,6 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
                 if truth is not None:
                     tally.scored += 1
                     tally.correct += truth == verdict["label"]
-            done = tally.verdicts + tally.dead_letters
-            if time.monotonic() - last_report > 1.0 and done != last_done:
-                last_report, last_done = time.monotonic(), done
-                what = "classified" if done else "waiting for the workers to join the group"
-                print(f"  {done:>7}/{total} {what}", file=sys.stderr, flush=True)
     finally:
         reader.close()
     return tally
@@ -177,6 +172,8 @@ def _start_workers(count: int, bootstrap: str, logs: Path) -> list[subprocess.Po
             "OUTPUT_TOPIC": OUTPUT_TOPIC,
             "DLQ_TOPIC": DLQ_TOPIC,
             "METRICS_PORT": "0",
+            # Lag for the live progress line comes from librdkafka's statistics.
+            "KAFKA_STATISTICS_INTERVAL_MS": "500",
             **{
                 "KAFKA_" + k.replace(".", "_").upper(): v
                 for k, v in EMBEDDED_CLIENT_PROPERTIES.items()
@@ -222,6 +219,10 @@ def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
         )
         procs = _start_workers(workers, bootstrap, OUTPUT_DIR)
         print(f"workers: {workers} processes in group content-classifier (logs in {OUTPUT_DIR}/)")
+        monitor = LiveMonitor(
+            [OUTPUT_DIR / f"worker-{n}.log" for n in range(workers)], len(sample.records)
+        ).start()
+        samples: list[Sample] = []
         try:
             producer = Producer(
                 {"bootstrap.servers": bootstrap, "linger.ms": 20, "logger": _QUIET_KAFKA_LOG}
@@ -232,20 +233,23 @@ def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
             )
             tally = _read_outputs(bootstrap, sample.expected, sent, timeout_s=300)
         finally:
+            samples = monitor.stop()
             codes = _stop_workers(procs)
-    _print_summary(sample, sent, tally, codes, time.monotonic() - started)
+    summary = _summary(sample, sent, tally, codes, time.monotonic() - started)
+    print("\n".join(["", *summary]))
+    report = write_report(samples, summary, OUTPUT_DIR)
+    print(f"\nreport: {report} (with a chart of throughput and lag over time)")
     complete = tally.verdicts + tally.dead_letters == sent
     return 0 if complete and all(code == 0 for code in codes) else 1
 
 
-def _print_summary(
+def _summary(
     sample: DemoSample, sent: int, tally: Tally, codes: list[int], elapsed: float
-) -> None:
+) -> list[str]:
     span = (tally.last_at or 0) - (tally.first_at or 0)
     rate = (tally.verdicts + tally.dead_letters) / span if span > 0 else float("nan")
     accuracy = tally.correct / tally.scored if tally.scored else float("nan")
-    lines = [
-        "",
+    return [
         "summary",
         f"  messages in      {sent}",
         f"  verdicts         {tally.verdicts}  "
@@ -259,4 +263,3 @@ def _print_summary(
         f"  accuracy         {accuracy:.3f} against the sample's labels ({tally.scored} scored)",
         f"  worker exits     {codes}",
     ]
-    print("\n".join(lines))

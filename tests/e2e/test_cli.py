@@ -201,3 +201,7 @@ def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path: Path) -> None:
     accuracy = float(out.split("accuracy")[1].split()[0])
     assert accuracy > 0.8
     assert (tmp_path / "demo-output" / "worker-0.log").is_file()
+    report = (tmp_path / "demo-output" / "report.md").read_text()
+    assert "accounted for    1503/1503" in report
+    assert (tmp_path / "demo-output" / "throughput-lag.png").stat().st_size > 10_000
+    assert "consumed" in result.stderr.decode(), "live progress while it runs"
