@@ -1,0 +1,77 @@
+"""The two baselines of bench/stream.py, run as processes with the worker's settings:
+
+- `passthrough`: consume a batch, produce the same bytes, wait for acknowledgements, commit;
+  no model (what the broker and client allow at all).
+- `per-message`: poll one record, predict one, produce, commit: the consumer people write
+  by hand.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+import orjson
+from confluent_kafka import Consumer, Producer
+
+from consumer.model import load_model
+from consumer.settings import load_settings
+
+
+def main(kind: str) -> None:
+    settings = load_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    common = settings.common_client_config()
+    consumer = Consumer(
+        {
+            **common,
+            "group.id": settings.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+        }
+    )
+    consumer.subscribe([settings.input_topic])
+    try:
+        if kind == "passthrough":
+            while not stop.is_set():
+                batch = [
+                    m for m in consumer.consume(settings.batch_max_messages, 0.05) if not m.error()
+                ]
+                if not batch:
+                    continue
+                for message in batch:
+                    producer.produce(
+                        settings.output_topic, key=message.key(), value=message.value()
+                    )
+                producer.flush(30)
+                consumer.commit(asynchronous=False)
+        else:
+            model = load_model(settings.model_path)
+            while not stop.is_set():
+                message = consumer.poll(0.1)
+                if message is None or message.error():
+                    continue
+                text = orjson.loads(message.value())["text"]
+                prediction = model.classify([text])[0]
+                verdict = {"label": prediction.label, "score": prediction.score}
+                producer.produce(
+                    settings.output_topic, key=message.key(), value=orjson.dumps(verdict)
+                )
+                producer.flush(30)
+                consumer.commit(message=message, asynchronous=False)
+    finally:
+        consumer.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
