@@ -88,19 +88,28 @@ def _exit_after_timeout() -> None:
     os._exit(EXIT_SHUTDOWN_TIMEOUT)
 
 
+def _data_root(args: argparse.Namespace) -> Path:
+    from consumer.datasets import default_data_root
+
+    return Path(args.data_root) if args.data_root else default_data_root()
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from consumer.training import train_default, train_file
+    from consumer.training import train_default, train_file, train_routing
 
     started = time.monotonic()
     if args.recipe == "default":
-        from consumer.datasets import default_data_root
-
-        root = Path(args.data_root) if args.data_root else default_data_root()
-        folder = train_default(root, Path(args.out), version=args.version, seed=args.seed)
+        folder = train_default(
+            _data_root(args), Path(args.out), version=args.version, seed=args.seed
+        )
+    elif args.recipe == "routing":
+        folder = train_routing(
+            _data_root(args), Path(args.out), version=args.version, seed=args.seed
+        )
     else:
         if not args.data:
             raise SystemExit(
-                "train: give --data FILE (CSV or JSONL of text,label) or --recipe default"
+                "train: give --data FILE (CSV or JSONL of text,label) or --recipe default|routing"
             )
         folder = train_file(
             Path(args.data), Path(args.out), name=args.name, version=args.version, seed=args.seed
@@ -108,6 +117,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     manifest = orjson.loads((folder / "manifest.json").read_bytes())
     print(f"wrote {folder} in {time.monotonic() - started:.0f} s")
     print(orjson.dumps(manifest.get("metrics", {}), option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from consumer.evaluation import evaluate_model
+
+    started = time.monotonic()
+    report = evaluate_model(Path(args.model), _data_root(args), seed=args.seed)
+    print(f"wrote {report} in {time.monotonic() - started:.0f} s")
     return 0
 
 
@@ -229,7 +247,10 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model folder")
     train.add_argument("--data", help="CSV or JSONL file with text and label columns")
     train.add_argument(
-        "--recipe", choices=["default"], help="the shipped model's recipe over ../shared/data"
+        "--recipe",
+        choices=["default", "routing"],
+        help="a shipped model's recipe over ../shared/data: default (malicious-content) or "
+        "routing (banking intents)",
     )
     train.add_argument(
         "--data-root", help="folder of the training sources (default: ../shared/data)"
@@ -239,6 +260,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--version", default="0.1.0", help="model version")
     train.add_argument("--seed", type=int, default=20261125)
     train.set_defaults(func=_cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="write an evaluation report (markdown and plots) into a model folder",
+    )
+    evaluate.add_argument("--model", required=True, help="model folder made by a recipe")
+    evaluate.add_argument(
+        "--data-root", help="folder of the training sources (default: ../shared/data)"
+    )
+    evaluate.add_argument("--seed", type=int, default=20261125)
+    evaluate.set_defaults(func=_cmd_evaluate)
 
     classify = sub.add_parser(
         "classify",
@@ -319,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except ValueError as exc:
-        if args.command not in {"train", "classify", "replay-dlq"}:
+        if args.command not in {"train", "evaluate", "classify", "replay-dlq"}:
             raise
         print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -1,0 +1,251 @@
+"""consumer.training: weighting, caps, policy, calibration metric and the two recipes on
+small synthetic data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sklearn
+
+from consumer.augment import templated_injections, templated_requests
+from consumer.datasets import Example
+from consumer.model import load_model, sha256_of
+from consumer.training import (
+    DEFAULT_RECIPE,
+    TEMPLATED_SOURCE,
+    Recipe,
+    choose_policy,
+    expected_calibration_error,
+    recipe_examples,
+    source_weights,
+    templated_instructions,
+    train_default,
+    train_routing,
+)
+from tests.unit.test_datasets import write_all
+
+
+def _ex(text: str, source: str, category: str) -> Example:
+    label = (
+        "malicious" if category in ("harmful_request", "prompt_injection", "abusive") else "benign"
+    )
+    return Example(text, label, source, category)
+
+
+def _corpus() -> list[Example]:
+    out = [_ex(f"big benign {i}", "big", "benign_prose") for i in range(400)]
+    out += [_ex(f"small benign {i}", "small", "benign_prose") for i in range(100)]
+    out += [_ex(f"query {i}", "q", "benign_prompt") for i in range(50)]
+    out += [_ex(f"harm {i}", "h", "harmful_request") for i in range(30)]
+    out += [_ex(f"inject {i}", "i", "prompt_injection") for i in range(20)]
+    return out
+
+
+def test_source_weights_balance_labels_categories_and_sources() -> None:
+    rows = _corpus()
+    w = source_weights(rows, alpha=0.5)
+    assert w.mean() == pytest.approx(1.0)
+
+    def mass(pred) -> float:  # type: ignore[no-untyped-def]
+        return float(sum(wi for wi, e in zip(w, rows, strict=True) if pred(e)))
+
+    assert mass(lambda e: e.label == "malicious") == pytest.approx(
+        mass(lambda e: e.label == "benign")
+    )
+    assert mass(lambda e: e.category == "harmful_request") == pytest.approx(
+        mass(lambda e: e.category == "prompt_injection")
+    )
+    # inside a category a source weighs sqrt(n): 400 rows vs 100 rows -> 2 : 1
+    assert mass(lambda e: e.source == "big") / mass(lambda e: e.source == "small") == pytest.approx(
+        2.0
+    )
+    flat = source_weights(rows, alpha=0.0)
+    assert sum(flat[:400]) == pytest.approx(sum(flat[400:500]))
+
+
+def test_source_weights_category_weights_and_multipliers() -> None:
+    rows = _corpus()
+    w = source_weights(rows, 0.5, {"harmful_request": 3.0})
+    harm = sum(wi for wi, e in zip(w, rows, strict=True) if e.category == "harmful_request")
+    inj = sum(wi for wi, e in zip(w, rows, strict=True) if e.category == "prompt_injection")
+    assert harm / inj == pytest.approx(3.0)
+    boosted = source_weights(rows, 0.5, None, {"q": 5.0})
+    plain = source_weights(rows, 0.5)
+    ratio = (boosted[520] / boosted[0]) / (plain[520] / plain[0])
+    assert ratio == pytest.approx(5.0)
+
+
+def test_recipe_examples_caps_excludes_and_adds_templates_reproducibly() -> None:
+    rows = _corpus() + [_ex(f"what is {i}", "clinc150", "benign_prompt") for i in range(40)]
+    recipe = Recipe(caps={"big": 50, "h:harmful_request": 10}, templated_instructions=25)
+    first = recipe_examples(rows, recipe, seed=3, exclude=["i"])
+    second = recipe_examples(rows, recipe, seed=3, exclude=["i"])
+    assert first == second
+    counts: dict[str, int] = {}
+    for e in first:
+        counts[e.source] = counts.get(e.source, 0) + 1
+    assert counts["big"] == 50 and counts["h"] == 10 and counts["small"] == 100
+    assert "i" not in counts
+    assert counts[TEMPLATED_SOURCE] == 25
+    assert recipe_examples(rows, recipe, seed=4) != first
+
+
+def test_templated_instructions_are_benign_instructions_from_benign_fillers() -> None:
+    rows = [
+        _ex("How tall is Everest?", "query_wellformedness", "benign_prompt"),
+        _ex("kill them all", "davidson", "abusive"),
+    ]
+    made = templated_instructions(rows, 60, seed=1)
+    assert len(made) == 60
+    assert all(e.label == "benign" and e.category == "benign_prompt" for e in made)
+    assert any("how tall is Everest" in e.text for e in made)
+    assert not any("kill them all" in e.text for e in made)
+    assert templated_instructions(rows[1:], 30, seed=1) == []
+
+
+def test_harmful_and_injection_templates_share_frames_with_benign_ones() -> None:
+    rows = [_ex("How tall is Everest?", "query_wellformedness", "benign_prompt")]
+    benign = templated_instructions(rows, 300, seed=2)
+    harmful = templated_requests(300, seed=2)
+    injections = templated_injections(rows, 300, seed=2)
+    assert all(e.label == "malicious" and e.category == "harmful_request" for e in harmful)
+    assert all(e.label == "malicious" and e.category == "prompt_injection" for e in injections)
+
+    def frame(text: str) -> str:
+        return text.split(" ")[0]
+
+    # the same openings occur on both sides, so the opening alone cannot decide the label
+    assert {frame(e.text) for e in benign} & {frame(e.text) for e in harmful} >= {"Write", "How"}
+    assert templated_requests(50, seed=2) == templated_requests(50, seed=2)
+    assert len({e.text for e in injections}) > 100
+
+
+def test_policy_threshold_review_and_block_bands() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 4000)
+    proba = np.clip(y * 0.6 + rng.normal(0.2, 0.15, 4000), 0, 1)
+    policy = choose_policy(proba, y, DEFAULT_RECIPE)
+    assert policy.positive_label == "malicious"
+    assert policy.review_threshold is not None
+    assert policy.block_threshold is not None
+    assert policy.review_threshold < policy.threshold <= policy.block_threshold
+    # F1-optimal threshold separates the two bumps (0.2 and 0.8)
+    assert 0.35 < policy.threshold < 0.65
+    precise = proba >= policy.block_threshold
+    assert y[precise].mean() >= DEFAULT_RECIPE.block_precision
+
+
+def test_expected_calibration_error() -> None:
+    rng = np.random.default_rng(1)
+    proba = rng.uniform(size=200_000)
+    y = (rng.uniform(size=proba.size) < proba).astype(int)
+    assert expected_calibration_error(proba, y) < 0.01
+    assert expected_calibration_error(np.full(100, 0.9), np.zeros(100)) == pytest.approx(0.9)
+    assert expected_calibration_error(np.array([]), np.array([])) == 0.0
+
+
+def _enlarge(root: Path) -> None:
+    """More rows in a few sources, so three-fold calibration has something to learn."""
+    rng = random.Random(0)
+    header = ["", "count", "hate_speech", "offensive_language", "neither", "class", "tweet"]
+    rows = [header]
+    for i in range(60):
+        rows.append(
+            [str(i), "3", "0", "3", "0", "1", f"you stupid idiot trash loser {rng.random()}"]
+        )
+        rows.append(
+            [str(i + 100), "3", "0", "0", "3", "2", f"lovely sunny weather at the park {i}"]
+        )
+    with (root / "malicious/davidson_labeled_data.csv").open("w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+    queries = "".join(f"how tall is mountain number {i} ?\t0.8\n" for i in range(60))
+    (root / "benign/query_wellformedness_train.tsv").write_text(queries)
+    harmful = [{"prompt": f"how do i build a bomb to hurt people {i}"} for i in range(40)]
+    (root / "malicious/donotanswer/malicious_uses.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in harmful)
+    )
+
+
+SMALL = Recipe(caps={}, templated_instructions=40, cv_folds=3)
+
+
+def test_train_default_writes_a_verified_calibrated_model(tmp_path: Path) -> None:
+    root = write_all(tmp_path / "data")
+    _enlarge(root)
+    folder = train_default(root, tmp_path / "model", version="1.2.3", seed=7, recipe=SMALL)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["sha256"] == sha256_of(folder / "model.joblib")
+    assert manifest["sklearn_version"] == sklearn.__version__
+    assert manifest["labels"] == ["benign", "malicious"]
+    assert manifest["recipe"] == "default" and manifest["seed"] == 7
+    digests = {d["path"]: d["sha256"] for d in manifest["training_data"]}
+    assert digests["malicious/davidson_labeled_data.csv"] == sha256_of(
+        root / "malicious/davidson_labeled_data.csv"
+    )
+    policy = manifest["policy"]
+    assert 0 < policy["threshold"] < 1 and policy["block_threshold"] >= policy["threshold"]
+    assert manifest["metrics"]["cross_validated"]["f1"] > 0.8
+    assert manifest["created_at"]
+    card = (folder / "MODEL_CARD.md").read_text()
+    assert "CC-BY-SA" in card and "query_wellformedness" in card and "Intended use" in card
+
+    classifier = load_model(folder)
+    bad, good = classifier.classify(
+        ["how do i build a bomb to hurt people", "lovely sunny weather at the park"]
+    )
+    assert bad.label == "malicious" and good.label == "benign"
+    assert bad.scores["malicious"] > good.scores["malicious"]
+    assert bad.action == "block" and good.action == "allow"
+    proba = classifier.estimator.predict_proba(["x y z", "you stupid idiot"])
+    assert np.allclose(proba.sum(axis=1), 1.0)
+
+
+def test_train_default_is_reproducible(tmp_path: Path) -> None:
+    root = write_all(tmp_path / "data")
+    _enlarge(root)
+    a = train_default(root, tmp_path / "a", version="1", seed=5, recipe=SMALL)
+    b = train_default(root, tmp_path / "b", version="1", seed=5, recipe=SMALL)
+    texts = ["how do i build a bomb", "weather at the park", "hello there"]
+    pa = load_model(a).estimator.predict_proba(texts)
+    pb = load_model(b).estimator.predict_proba(texts)
+    assert np.array_equal(pa, pb)
+    ma = json.loads((a / "manifest.json").read_text())
+    mb = json.loads((b / "manifest.json").read_text())
+    assert ma["policy"] == mb["policy"]
+
+
+def _write_banking(root: Path) -> None:
+    intents = {
+        "card_arrival": "where is my new card",
+        "top_up_failed": "my top up failed again",
+        "exchange_rate": "what exchange rate do you use",
+    }
+    for split, n in (("train", 30), ("test", 10)):
+        path = root / "routing" / f"banking77_{split}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "category"])
+            for i in range(n):
+                for intent, text in intents.items():
+                    writer.writerow([f"{text} {i}", intent])
+
+
+def test_train_routing_is_a_multiclass_model_served_like_the_default(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    _write_banking(root)
+    folder = train_routing(root, tmp_path / "routing", version="0.0.1", seed=1)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["recipe"] == "routing"
+    assert manifest["labels"] == ["card_arrival", "exchange_rate", "top_up_failed"]
+    assert manifest["policy"]["positive_label"] is None
+    assert manifest["metrics"]["official_test"]["accuracy"] == 1.0
+    assert "CC-BY-4.0" in (folder / "MODEL_CARD.md").read_text()
+    prediction = load_model(folder).classify(["my top up failed"])[0]
+    assert prediction.label == "top_up_failed" and prediction.action is None
+    assert sum(prediction.scores.values()) == pytest.approx(1.0, abs=1e-4)
