@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# content-classifier worker image.
+#
+#   docker build -t content-classifier:local .
+#   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=broker:9092 content-classifier:local
+#
+# Two stages: `build` installs the package and its pinned dependencies (constraints.txt) into
+# a virtual environment; the final stage copies only that environment and the default model
+# onto a fresh slim image, so no build tooling ends up in it. Every runtime dependency ships
+# as a binary wheel for Python 3.11 (amd64 and arm64): nothing is compiled.
+
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ONLY_BINARY=:all: \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/venv \
+    && /opt/venv/bin/python -m pip install --no-cache-dir pip==25.3
+COPY pyproject.toml constraints.txt README.md ./
+COPY consumer ./consumer
+# The package itself is built from source (setuptools from the build-system pin); its
+# dependencies must be wheels (PIP_ONLY_BINARY for them, not for the project).
+RUN /opt/venv/bin/python -m pip install --no-cache-dir --no-binary=content-classifier \
+        -c constraints.txt . \
+    && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+
+FROM ${PYTHON_IMAGE} AS runtime
+ARG APP_UID=10001
+LABEL org.opencontainers.image.title="content-classifier" \
+      org.opencontainers.image.description="Kafka stream processor that labels content with a scikit-learn model" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN groupadd --system --gid "${APP_UID}" app \
+    && useradd --system --uid "${APP_UID}" --gid app --no-create-home --home-dir /tmp \
+        --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+# The default model, baked in. Mount another model folder over this path, or mount one
+# anywhere and point MODEL_PATH at it; running workers pick up a new version by themselves
+# (MODEL_RELOAD_INTERVAL_S).
+COPY models/malicious-content /opt/content-classifier/models/malicious-content
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    MODEL_PATH=/opt/content-classifier/models/malicious-content \
+    METRICS_PORT=8000
+WORKDIR /tmp
+USER ${APP_UID}:${APP_UID}
+EXPOSE 8000
+# /healthz answers 503 when the consume loop is hung; urllib raises on it (exit 1).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('METRICS_PORT', '8000') + '/healthz', timeout=4)"]
+# Exec form: the worker is PID 1 and receives SIGTERM itself (it installs its own handler:
+# finish the batch, commit, leave the group within SHUTDOWN_TIMEOUT_S).
+ENTRYPOINT ["content-classifier"]
+CMD ["run"]
