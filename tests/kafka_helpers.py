@@ -40,6 +40,14 @@ class Sent:
     timestamp: int
 
 
+def partition_ends(sent: Iterable[Sent]) -> dict[int, int]:
+    """Per partition, the offset after the last record sent: where commits must end."""
+    ends: dict[int, int] = {}
+    for s in sent:
+        ends[s.partition] = max(ends.get(s.partition, 0), s.offset + 1)
+    return ends
+
+
 def client_properties() -> dict[str, str]:
     """Extra librdkafka properties for clients of the broker under test."""
     return dict(EMBEDDED_CLIENT_PROPERTIES)

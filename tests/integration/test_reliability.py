@@ -26,6 +26,7 @@ from tests.kafka_helpers import (
     Sent,
     WorkerProcess,
     committed_offsets,
+    partition_ends,
     produce,
     read_topic,
 )
@@ -356,9 +357,7 @@ def test_a_broker_outage_pauses_the_work_and_loses_nothing(
                 "RELIABILITY",
                 orjson.dumps({"scenario": "broker outage", "failed_deliveries": failures}).decode(),
             )
-            ends: dict[int, int] = {}
-            for s in sent:
-                ends[s.partition] = max(ends.get(s.partition, 0), s.offset + 1)
+            ends = partition_ends(sent)
             deadline = time.monotonic() + 30
             while committed_offsets(bootstrap, t.group, t.input, 2) != ends:
                 assert time.monotonic() < deadline, "the worker did not resume committing"

@@ -20,6 +20,7 @@ from tests.kafka_helpers import (
     Sent,
     WorkerProcess,
     committed_offsets,
+    partition_ends,
     produce,
     read_topic,
 )
@@ -149,9 +150,7 @@ def test_a_stream_with_malformed_records(
     code, seconds = worker.terminate()
     assert code == 0, worker.log()[-3000:]
     assert seconds < 10
-    ends: dict[int, int] = {}
-    for s in sent:
-        ends[s.partition] = max(ends.get(s.partition, 0), s.offset + 1)
+    ends = partition_ends(sent)
     assert committed_offsets(bootstrap, t.group, t.input, t.partitions) == ends
 
 
@@ -185,9 +184,7 @@ def test_two_workers_share_the_partitions(
         processed.append(stopped["records"])
     assert all(count > 0 for count in processed), f"a worker got no partition: {processed}"
     assert sum(processed) == len(sent)
-    ends: dict[int, int] = {}
-    for s in sent:
-        ends[s.partition] = max(ends.get(s.partition, 0), s.offset + 1)
+    ends = partition_ends(sent)
     assert committed_offsets(bootstrap, t.group, t.input, t.partitions) == ends
 
 
