@@ -37,7 +37,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_format)
     log = get_logger("consumer.run")
     log.info("starting", version=__version__, settings=settings.loggable())
-    classifier = load_model(settings.model_path)
+    classifier = load_model(settings.model_path, signing_key=settings.model_signing_key)
     log.info("model loaded", model=classifier.name, model_version=classifier.version)
     # Build the clients once up front so a bad KAFKA_ property fails start-up, not the loop.
     build_producer(settings)
@@ -46,7 +46,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     watcher = None
     if settings.model_reload_interval_s > 0:
         watcher = ModelWatcher(
-            settings.model_path, classifier, settings.model_reload_interval_s, metrics
+            settings.model_path,
+            classifier,
+            settings.model_reload_interval_s,
+            metrics,
+            signing_key=settings.model_signing_key,
         ).start()
     worker = Worker(
         settings,
@@ -135,7 +139,10 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     from consumer.settings import load_settings
 
     settings = load_settings()
-    classifier = load_model(Path(args.model) if args.model else settings.model_path)
+    classifier = load_model(
+        Path(args.model) if args.model else settings.model_path,
+        signing_key=settings.model_signing_key,
+    )
     if not args.file:
         raise SystemExit("classify: give a FILE (JSONL, CSV or text lines) or - for JSONL on stdin")
     written, failed = classify_file(
@@ -150,6 +157,24 @@ def _cmd_classify(args: argparse.Namespace) -> int:
             f"classify: {written} verdicts, {failed} rows could not be classified", file=sys.stderr
         )
     return 1 if failed and args.strict else 0
+
+
+def _cmd_sign_model(args: argparse.Namespace) -> int:
+    from consumer.model import load_model, sign_manifest
+    from consumer.settings import load_settings
+
+    key = load_settings().model_signing_key
+    if key is None:
+        raise SystemExit(
+            "sign-model: set MODEL_SIGNING_KEY (or MODEL_SIGNING_KEY_FILE) to the signing key"
+        )
+    folder = Path(args.model)
+    # Sign only what verifies: sha256 and scikit-learn version are checked first.
+    load_model(folder)
+    signature = sign_manifest(folder, key)
+    load_model(folder, signing_key=key)
+    print(f"wrote {signature}")
+    return 0
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
@@ -285,6 +310,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--strict", action="store_true", help="exit 1 when any row failed")
     classify.set_defaults(func=_cmd_classify)
+
+    sign = sub.add_parser(
+        "sign-model",
+        help="sign a model folder's manifest (manifest.json.sig) with MODEL_SIGNING_KEY",
+    )
+    sign.add_argument("model", help="model folder")
+    sign.set_defaults(func=_cmd_sign_model)
 
     produce = sub.add_parser(
         "produce", help="send a JSONL or CSV file of content to the input topic"

@@ -22,7 +22,14 @@ __all__ = [
     "producer_properties",
 ]
 
-_PROPERTY_IN_ERROR = re.compile(r'property[^"]*"([a-z0-9._-]+)"', re.IGNORECASE)
+#: How librdkafka names the property at fault: `... property "x.y"`, `x.y failed: ...`
+#: (a TLS file it could not use), or `` `x.y` is mandatory ...``.
+_PROPERTY_IN_ERROR = re.compile(
+    r'property[^"]*"(?P<quoted>[a-z0-9._-]+)"'
+    r"|: (?P<failed>[a-z0-9._-]+\.[a-z0-9._-]+) failed:"
+    r"|`(?P<ticked>[a-z0-9._-]+\.[a-z0-9._-]+)`",
+    re.IGNORECASE,
+)
 #: librdkafka logs through this logger (structlog renders it).
 _KAFKA_LOGGER = logging.getLogger("librdkafka")
 
@@ -101,7 +108,8 @@ def _built(factory: type[Any], config: dict[str, Any], **callbacks: Any) -> Any:
     except KafkaException as exc:
         text = str(exc.args[0].str() if exc.args and hasattr(exc.args[0], "str") else exc)
         match = _PROPERTY_IN_ERROR.search(text)
-        variable = env_name_of_property(match.group(1)) if match else "a KAFKA_ variable"
+        prop = match and (match["quoted"] or match["failed"] or match["ticked"])
+        variable = env_name_of_property(prop) if prop else "a KAFKA_ variable"
         raise SettingsError(f"{variable}: {text}") from None
 
 

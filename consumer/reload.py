@@ -1,9 +1,10 @@
 """Hot reload: a new model at MODEL_PATH replaces the serving one between batches.
 
-A watcher thread looks at the model folder every MODEL_RELOAD_INTERVAL_S. When the manifest or
-the model file changes, it loads and verifies the new artifact exactly as start-up does
-(sha256 and scikit-learn version before unpickling), warms it up with one prediction, and
-offers it to the worker, which switches at the start of its next batch. A refused artifact is
+A watcher thread looks at the model folder every MODEL_RELOAD_INTERVAL_S. When the manifest, its
+signature or the model file changes, it loads and verifies the new artifact exactly as start-up
+does (the signature under MODEL_SIGNING_KEY when set, sha256 and scikit-learn version, all
+before unpickling), warms it up with one prediction, and offers it to the worker, which
+switches at the start of its next batch. A refused artifact is
 logged and counted, and the old model keeps serving; the watcher tries again only when the
 folder changes again (a manifest written before its model file, for one).
 """
@@ -16,7 +17,14 @@ from pathlib import Path
 
 from consumer.logs import get_logger
 from consumer.metrics import Metrics
-from consumer.model import MANIFEST_NAME, MODEL_FILE, Classifier, load_model
+from consumer.model import (
+    MANIFEST_NAME,
+    MODEL_FILE,
+    SIGNATURE_NAME,
+    Classifier,
+    SigningKey,
+    load_model,
+)
 
 __all__ = ["ModelWatcher", "fingerprint"]
 
@@ -26,9 +34,10 @@ _WARM_UP_TEXTS = ["warm-up text for a freshly loaded model"]
 
 
 def fingerprint(folder: Path) -> str:
-    """Changes whenever the manifest's bytes or the model file's size or mtime change."""
+    """Changes whenever the manifest's or its signature's bytes, or the model file's size or
+    mtime change."""
     digest = hashlib.sha256()
-    for name in (MANIFEST_NAME, MODEL_FILE):
+    for name in (MANIFEST_NAME, SIGNATURE_NAME, MODEL_FILE):
         path = folder / name
         try:
             stat = path.stat()
@@ -36,7 +45,7 @@ def fingerprint(folder: Path) -> str:
             digest.update(f"{name}:missing".encode())
             continue
         digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-        if name == MANIFEST_NAME:
+        if name != MODEL_FILE:
             digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -45,9 +54,15 @@ class ModelWatcher:
     """Polls a model folder; `take()` hands the worker a verified new model, once."""
 
     def __init__(
-        self, folder: Path, current: Classifier, interval_s: float, metrics: Metrics
+        self,
+        folder: Path,
+        current: Classifier,
+        interval_s: float,
+        metrics: Metrics,
+        signing_key: SigningKey | None = None,
     ) -> None:
         self.folder = folder
+        self._signing_key = signing_key
         self.interval_s = interval_s
         self.metrics = metrics
         self._seen = fingerprint(folder)
@@ -77,7 +92,7 @@ class ModelWatcher:
             return
         self._seen = now
         try:
-            candidate = load_model(self.folder)
+            candidate = load_model(self.folder, signing_key=self._signing_key)
             candidate.classify(_WARM_UP_TEXTS)
         except Exception as exc:  # any failure to load or predict refuses the artifact
             self.metrics.model_reloads.labels("refused").inc()

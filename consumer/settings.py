@@ -4,6 +4,13 @@ The names are a contract (see DESIGN.md): `INPUT_TOPIC`, `BATCH_MAX_MESSAGES`, .
 `KAFKA_<NAME>` for any librdkafka property (`KAFKA_SESSION_TIMEOUT_MS=6000` becomes
 `session.timeout.ms=6000`). A bad value stops start-up with a `SettingsError` whose message
 names the environment variable, never a Python field name.
+
+Secrets (`KAFKA_SASL_PASSWORD`, `KAFKA_SSL_KEY_PASSWORD`, `MODEL_SIGNING_KEY`, ...) are
+`SecretStr`. Each can also come from a file: `<VARIABLE>_FILE=/path` reads the value from
+that file (a key of a Kubernetes Secret mounted as a volume, a Docker secret), the
+convention of the official Docker images. TLS and SASL settings are checked at start-up
+(`_check_security`): an unknown protocol or mechanism, SASL without credentials, a missing
+CA file or switched-off certificate verification stop the worker before it connects.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from pydantic_settings import (
 __all__ = [
     "DEFAULT_MODEL_PATH",
     "GUARANTEE_PROPERTIES",
+    "SASL_MECHANISMS",
+    "SECURITY_PROTOCOLS",
     "Settings",
     "SettingsError",
     "env_name_of_property",
@@ -46,10 +55,56 @@ GUARANTEE_PROPERTIES: dict[str, str] = {
 }
 
 #: Fragments of librdkafka property names whose values are secrets.
-_SECRET_MARKERS = ("password", "secret", "key.pem", "sasl.jaas", "ssl.key", "token")
+_SECRET_MARKERS = (
+    "password",
+    "passphrase",
+    "secret",
+    "key.pem",
+    "sasl.jaas",
+    "sasl.oauthbearer.config",
+    "ssl.key",
+    "token",
+)
 
 _PASSTHROUGH_PREFIX = "KAFKA_"
 _OWN_KAFKA_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS"})
+
+#: `<VARIABLE>_FILE` holds the path of a file with the value of a secret `<VARIABLE>`.
+FILE_SUFFIX = "_FILE"
+#: librdkafka properties whose own names end in `.file`: paths, passed through as they are.
+_LIBRDKAFKA_FILE_PROPERTIES = frozenset(
+    {
+        "sasl.oauthbearer.assertion.private.key.file",
+        "sasl.oauthbearer.assertion.jwt.template.file",
+    }
+)
+
+#: `security.protocol` values (librdkafka reads them in any case; we write them upper-case).
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+#: SASL mechanisms of this librdkafka build that the worker can use without code of its own
+#: (GSSAPI is not built into the confluent-kafka wheels; OAUTHBEARER only with OIDC).
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+_PASSWORD_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
+#: Paths librdkafka reads at start; a missing one fails here, naming its variable.
+_TLS_FILE_PROPERTIES = (
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.crl.location",
+    "ssl.keystore.location",
+)
+#: Properties that would switch off what TLS is for: knowing who is at the other end.
+_VERIFICATION_OFF: dict[str, tuple[set[str], str]] = {
+    "enable.ssl.certificate.verification": (
+        {"false", "0", "no", "off"},
+        "the broker's certificate is always verified; give its CA with KAFKA_SSL_CA_LOCATION",
+    ),
+    "ssl.endpoint.identification.algorithm": (
+        {"none"},
+        "the broker's host name is always checked against its certificate; "
+        "use the names its certificate carries in KAFKA_BOOTSTRAP_SERVERS",
+    ),
+}
 
 
 class SettingsError(ValueError):
@@ -65,6 +120,50 @@ def _is_secret(prop: str) -> bool:
     return any(marker in prop for marker in _SECRET_MARKERS)
 
 
+def read_secret_file(variable: str, path: str) -> str:
+    """The content of a mounted secret file, without its trailing line break (Secrets made
+    with `echo` have one). Unreadable or empty: `SettingsError` naming the variable."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SettingsError(f"{variable}: {path} is not UTF-8 text") from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SettingsError(f"{variable}: cannot read {path}: {reason}") from None
+    value = text.rstrip("\r\n")
+    if not value:
+        raise SettingsError(f"{variable}: {path} is empty")
+    return value
+
+
+def _secret_files(environ: Mapping[str, str], names: set[str]) -> dict[str, str]:
+    """Values of `<NAME>_FILE` variables for the secret variables `names` (upper-case)."""
+    found: dict[str, str] = {}
+    for name, path in environ.items():
+        upper = name.upper()
+        if not upper.endswith(FILE_SUFFIX):
+            continue
+        target = upper.removesuffix(FILE_SUFFIX)
+        if target not in names:
+            continue
+        if any(other.upper() == target for other in environ):
+            raise SettingsError(f"{target} and {upper}: set one of them, not both")
+        found[target] = read_secret_file(upper, path)
+    return found
+
+
+def _is_secret_file_variable(upper: str) -> bool:
+    """`KAFKA_SASL_PASSWORD_FILE` is a file reference; `KAFKA_..._PRIVATE_KEY_FILE` is not."""
+    if not upper.endswith(FILE_SUFFIX):
+        return False
+    prop = _property_of(upper)
+    return prop not in _LIBRDKAFKA_FILE_PROPERTIES and _is_secret(prop.removesuffix(".file"))
+
+
+def _property_of(upper: str) -> str:
+    return upper[len(_PASSTHROUGH_PREFIX) :].lower().replace("_", ".")
+
+
 class _KafkaPassthroughSource(PydanticBaseSettingsSource):
     """Collects `KAFKA_<NAME>` variables into the `kafka` field as librdkafka properties."""
 
@@ -73,14 +172,37 @@ class _KafkaPassthroughSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         props: dict[str, str] = {}
-        for name, value in os.environ.items():
-            upper = name.upper()
-            if not upper.startswith(_PASSTHROUGH_PREFIX) or upper in _OWN_KAFKA_VARIABLES:
+        kafka_variables = {
+            name.upper(): value
+            for name, value in os.environ.items()
+            if name.upper().startswith(_PASSTHROUGH_PREFIX)
+            and name.upper() not in _OWN_KAFKA_VARIABLES
+        }
+        secret_files = {name for name in kafka_variables if _is_secret_file_variable(name)}
+        from_files = _secret_files(
+            kafka_variables, {name.removesuffix(FILE_SUFFIX) for name in secret_files}
+        )
+        for upper, value in kafka_variables.items():
+            if upper in secret_files:
                 continue
-            prop = upper[len(_PASSTHROUGH_PREFIX) :].lower().replace("_", ".")
+            prop = _property_of(upper)
             if prop:
                 props[prop] = value
+        for upper, value in from_files.items():
+            props[_property_of(upper)] = value
         return {"kafka": props} if props else {}
+
+
+class _SecretFileSource(PydanticBaseSettingsSource):
+    """`<NAME>_FILE` for the secret settings (`MODEL_SIGNING_KEY_FILE`): the file's content."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # pragma: no cover - __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        secret_fields = {name.upper() for name in _secret_field_names()}
+        found = _secret_files(os.environ, secret_fields)
+        return {name.lower(): value for name, value in found.items()}
 
 
 class Settings(BaseSettings):
@@ -105,6 +227,9 @@ class Settings(BaseSettings):
     shutdown_timeout_s: float = Field(20.0, gt=0, le=3_600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
+    #: Key of the HMAC-SHA256 signature of model manifests (`manifest.json.sig`); when set,
+    #: a model without a valid signature is refused before anything is unpickled.
+    model_signing_key: SecretStr | None = Field(None, min_length=16)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 
@@ -126,7 +251,7 @@ class Settings(BaseSettings):
                 )
             raw = value.get_secret_value() if isinstance(value, SecretStr) else value
             checked[prop] = SecretStr(raw) if _is_secret(prop) else raw
-        return checked
+        return _check_security(checked)
 
     @classmethod
     def settings_customise_sources(
@@ -141,6 +266,7 @@ class Settings(BaseSettings):
             init_settings,
             _KafkaPassthroughSource(settings_cls),
             env_settings,
+            _SecretFileSource(settings_cls),
             file_secret_settings,
         )
 
@@ -156,13 +282,100 @@ class Settings(BaseSettings):
 
     def loggable(self) -> dict[str, Any]:
         """Settings safe to log: secrets stay masked."""
-        data = self.model_dump(exclude={"kafka"})
+        data = self.model_dump(exclude={"kafka", "model_signing_key"})
         data["model_path"] = str(self.model_path)
+        data["model_signing_key"] = "**********" if self.model_signing_key else None
         data["kafka"] = {
             prop: "**********" if isinstance(value, SecretStr) else value
             for prop, value in self.kafka.items()
         }
         return data
+
+
+def _check_security(props: dict[str, SecretStr | str]) -> dict[str, SecretStr | str]:
+    """TLS and SASL properties that librdkafka would accept but that cannot work, or would
+    quietly send credentials nowhere or trust any certificate, stop start-up here."""
+    plain = {p: v for p, v in props.items() if isinstance(v, str)}
+    env = env_name_of_property
+    if "sasl.mechanisms" in props:  # librdkafka's older name of the same property
+        if "sasl.mechanism" in props:
+            raise ValueError(
+                f"{env('sasl.mechanism')} and {env('sasl.mechanisms')}: set one of them"
+            )
+        props = {("sasl.mechanism" if p == "sasl.mechanisms" else p): v for p, v in props.items()}
+        plain = {p: v for p, v in props.items() if isinstance(v, str)}
+
+    protocol = plain.get("security.protocol", "PLAINTEXT").strip().upper()
+    if protocol not in SECURITY_PROTOCOLS:
+        raise ValueError(
+            f"{env('security.protocol')}: must be one of {', '.join(SECURITY_PROTOCOLS)} "
+            f"(got {plain['security.protocol']!r})"
+        )
+    if "security.protocol" in props:
+        props["security.protocol"] = protocol
+
+    mechanism = plain.get("sasl.mechanism", "").strip().upper()
+    if mechanism:
+        if mechanism not in SASL_MECHANISMS:
+            raise ValueError(
+                f"{env('sasl.mechanism')}: must be one of {', '.join(SASL_MECHANISMS)} "
+                f"(got {plain['sasl.mechanism']!r})"
+            )
+        props["sasl.mechanism"] = mechanism
+    if protocol.startswith("SASL_"):
+        if not mechanism:
+            raise ValueError(
+                f"{env('sasl.mechanism')}: required with {env('security.protocol')}={protocol}"
+                f" (one of {', '.join(SASL_MECHANISMS)})"
+            )
+        if mechanism in _PASSWORD_MECHANISMS:
+            for prop in ("sasl.username", "sasl.password"):
+                value = props.get(prop)
+                raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+                if not raw:
+                    raise ValueError(
+                        f"{env(prop)} (or {env(prop)}{FILE_SUFFIX}): required with "
+                        f"{env('sasl.mechanism')}={mechanism}"
+                    )
+        if mechanism == "OAUTHBEARER" and plain.get("sasl.oauthbearer.method", "").lower() != (
+            "oidc"
+        ):
+            raise ValueError(
+                f"{env('sasl.oauthbearer.method')}: must be oidc with "
+                f"{env('sasl.mechanism')}=OAUTHBEARER (the worker has no token callback)"
+            )
+    elif mechanism:
+        raise ValueError(
+            f"{env('security.protocol')}: is {protocol}, so {env('sasl.mechanism')} and the "
+            "SASL credentials would never be used; set SASL_SSL (or SASL_PLAINTEXT)"
+        )
+
+    tls = protocol in {"SSL", "SASL_SSL"}
+    for prop in _TLS_FILE_PROPERTIES:
+        path = plain.get(prop)
+        if path is None:
+            continue
+        if not tls:
+            raise ValueError(
+                f"{env('security.protocol')}: is {protocol}, so {env(prop)} would be ignored "
+                "and nothing encrypted; set SSL or SASL_SSL"
+            )
+        if prop == "ssl.ca.location" and path == "probe":
+            continue
+        if not Path(path).exists():
+            raise ValueError(f"{env(prop)}: {path} does not exist")
+        if not os.access(path, os.R_OK):
+            raise ValueError(f"{env(prop)}: {path} is not readable by this user")
+    has_cert = "ssl.certificate.location" in props
+    has_key = "ssl.key.location" in props
+    if has_cert != has_key:
+        missing = "ssl.key.location" if has_cert else "ssl.certificate.location"
+        present = "ssl.certificate.location" if has_cert else "ssl.key.location"
+        raise ValueError(f"{env(missing)}: required with {env(present)} (mutual TLS)")
+    for prop, (refused, reason) in _VERIFICATION_OFF.items():
+        if plain.get(prop, "").strip().lower() in refused:
+            raise ValueError(f"{env(prop)} cannot be {plain[prop]!r}: {reason}")
+    return props
 
 
 def _variable_of(loc: tuple[int | str, ...]) -> str | None:
@@ -172,6 +385,14 @@ def _variable_of(loc: tuple[int | str, ...]) -> str | None:
     if loc[0] == "kafka":
         return env_name_of_property(str(loc[1]))
     return str(loc[0]).upper()
+
+
+def _secret_field_names() -> set[str]:
+    return {
+        name
+        for name, info in Settings.model_fields.items()
+        if SecretStr in (info.annotation, *getattr(info.annotation, "__args__", ()))
+    }
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -184,8 +405,12 @@ def load_settings(**overrides: Any) -> Settings:
             variable = _variable_of(tuple(error["loc"]))
             message = str(error["msg"]).removeprefix("Value error, ")
             given = error.get("input")
-            # Never echo a value from a KAFKA_ variable: it may be a secret.
-            hidden = variable is None or variable.startswith(_PASSTHROUGH_PREFIX)
+            # Never echo a value from a KAFKA_ variable or a secret setting.
+            hidden = (
+                variable is None
+                or variable.startswith(_PASSTHROUGH_PREFIX)
+                or variable.lower() in _secret_field_names()
+            )
             shown = "" if hidden or isinstance(given, Mapping) else f" (got {given!r})"
             problems.append(f"{variable}: {message}{shown}" if variable else message)
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None

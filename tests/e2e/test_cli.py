@@ -74,6 +74,33 @@ def test_run_refuses_a_tampered_model(tmp_path: Path) -> None:
     assert "sha256 mismatch" in result.stderr.decode()
 
 
+def test_sign_model_then_only_the_signed_model_runs_under_the_key(
+    tmp_path: Path, tiny_model_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_model_path, folder)
+    key = tmp_path / "signing-key"
+    key.write_text("a-signing-key-from-a-mounted-secret\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "MODEL_SIGNING"))}
+    signed_env = {**env, "MODEL_PATH": str(folder), "MODEL_SIGNING_KEY_FILE": str(key)}
+    rows = b'{"id": "r1", "text": "how do I reset my card pin"}\n'
+
+    unsigned = cli("classify", "-", env=signed_env, stdin=rows)
+    assert unsigned.returncode == 2
+    assert "not signed" in unsigned.stderr.decode()
+
+    signed = cli("sign-model", str(folder), env=signed_env)
+    assert signed.returncode == 0, signed.stderr.decode()
+    assert (folder / "manifest.json.sig").is_file()
+    assert b"a-signing-key" not in signed.stdout + signed.stderr
+    result = cli("classify", "-", env=signed_env, stdin=rows)
+    assert result.returncode == 0, result.stderr.decode()
+    assert Verdict.model_validate_json(result.stdout).id == "r1"
+
+    no_key = cli("sign-model", str(folder), env=env)
+    assert no_key.returncode != 0 and "MODEL_SIGNING_KEY" in no_key.stderr.decode()
+
+
 def test_train_then_classify_a_file(tmp_path: Path) -> None:
     data = tmp_path / "train.csv"
     rows = ["text,label"] + [f'"{text}",{label}' for text, label in labelled_texts(400)]

@@ -6,9 +6,18 @@ from pathlib import Path
 import orjson
 import pytest
 import sklearn
+from pydantic import SecretStr
 
-from consumer.model import ModelArtifactError, load_model, sha256_of
+from consumer.model import (
+    SIGNATURE_NAME,
+    ModelArtifactError,
+    load_model,
+    sha256_of,
+    sign_manifest,
+)
 from tests.conftest import labelled_texts
+
+KEY = "signing-key-for-tests-0123456789"
 
 
 @pytest.fixture
@@ -55,16 +64,32 @@ def test_a_tampered_model_file_is_refused_before_unpickling(model_copy: Path) ->
         load_model(model_copy)
 
 
-def test_a_pickle_that_runs_code_is_never_loaded(model_copy: Path, tmp_path: Path) -> None:
+def write_exploit(path: Path, marker: Path) -> str:
+    """A pickle that creates `marker` when unpickled; returns its sha256."""
     import pickle
-
-    marker = tmp_path / "pwned"
 
     class Exploit:
         def __reduce__(self) -> tuple[object, tuple[str]]:
             return (Path.touch, (str(marker),))  # type: ignore[return-value]
 
-    (model_copy / "model.joblib").write_bytes(pickle.dumps(Exploit()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(Exploit()))
+    return sha256_of(path)
+
+
+def test_the_exploit_pickle_does_create_its_file_when_unpickled(tmp_path: Path) -> None:
+    """The tests below rely on it: loading it unchecked would leave the marker behind."""
+    import joblib
+
+    marker = tmp_path / "pwned"
+    write_exploit(tmp_path / "exploit.joblib", marker)
+    joblib.load(tmp_path / "exploit.joblib")
+    assert marker.exists()
+
+
+def test_a_pickle_that_runs_code_is_never_loaded(model_copy: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    write_exploit(model_copy / "model.joblib", marker)
     with pytest.raises(ModelArtifactError, match="sha256"):
         load_model(model_copy)
     assert not marker.exists()
@@ -76,10 +101,90 @@ def test_a_manifest_pointing_outside_its_folder_is_refused(model_copy: Path) -> 
         load_model(model_copy)
 
 
+@pytest.mark.parametrize("name", ["../elsewhere/model.joblib", "ABSOLUTE"])
+def test_a_file_outside_the_folder_is_never_unpickled_even_with_its_sha256(
+    model_copy: Path, tmp_path: Path, name: str
+) -> None:
+    marker = tmp_path / "pwned"
+    outside = tmp_path / "elsewhere" / "model.joblib"
+    digest = write_exploit(outside, marker)
+    edit_manifest(model_copy, file=str(outside) if name == "ABSOLUTE" else name, sha256=digest)
+    with pytest.raises(ModelArtifactError, match="outside the model folder"):
+        load_model(model_copy)
+    assert not marker.exists()
+
+
+def test_a_symlink_leading_out_of_the_folder_is_refused(model_copy: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    outside = tmp_path / "elsewhere" / "model.joblib"
+    digest = write_exploit(outside, marker)
+    (model_copy / "model.joblib").unlink()
+    (model_copy / "model.joblib").symlink_to(outside)
+    edit_manifest(model_copy, sha256=digest)
+    with pytest.raises(ModelArtifactError, match="outside the model folder"):
+        load_model(model_copy)
+    assert not marker.exists()
+
+
 def test_another_sklearn_version_is_refused(model_copy: Path) -> None:
     edit_manifest(model_copy, sklearn_version="0.24.2")
     with pytest.raises(ModelArtifactError, match=r"scikit-learn 0\.24\.2"):
         load_model(model_copy)
+
+
+def test_another_sklearn_version_is_refused_before_unpickling(
+    model_copy: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    digest = write_exploit(model_copy / "model.joblib", marker)
+    edit_manifest(model_copy, sklearn_version="0.24.2", sha256=digest)
+    with pytest.raises(ModelArtifactError, match=r"scikit-learn 0\.24\.2"):
+        load_model(model_copy)
+    assert not marker.exists()
+
+
+def test_a_signed_model_loads_with_its_key(model_copy: Path) -> None:
+    sign_manifest(model_copy, KEY)
+    text = (model_copy / SIGNATURE_NAME).read_text()
+    assert text.startswith("hmac-sha256:") and KEY not in text
+    assert load_model(model_copy, signing_key=SecretStr(KEY)).version == "9.9.9"
+
+
+def test_with_a_key_an_unsigned_model_is_refused_before_unpickling(
+    model_copy: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "pwned"
+    digest = write_exploit(model_copy / "model.joblib", marker)
+    edit_manifest(model_copy, sha256=digest)
+    with pytest.raises(ModelArtifactError, match="not signed"):
+        load_model(model_copy, signing_key=KEY)
+    assert not marker.exists()
+
+
+def test_a_manifest_changed_after_signing_is_refused_before_unpickling(
+    model_copy: Path, tmp_path: Path
+) -> None:
+    sign_manifest(model_copy, KEY)
+    marker = tmp_path / "pwned"
+    # Whoever can write the model store swaps in a pickle and its matching sha256.
+    digest = write_exploit(model_copy / "model.joblib", marker)
+    edit_manifest(model_copy, sha256=digest)
+    with pytest.raises(ModelArtifactError, match="does not match"):
+        load_model(model_copy, signing_key=KEY)
+    assert not marker.exists()
+
+
+def test_a_signature_made_with_another_key_is_refused(model_copy: Path) -> None:
+    sign_manifest(model_copy, "another-key-of-the-same-length-00")
+    with pytest.raises(ModelArtifactError, match="another key"):
+        load_model(model_copy, signing_key=KEY)
+
+
+def test_the_shipped_models_load(tmp_path: Path) -> None:
+    from consumer.settings import DEFAULT_MODEL_PATH
+
+    for folder in sorted(DEFAULT_MODEL_PATH.parent.iterdir()):
+        assert load_model(folder).labels, folder
 
 
 @pytest.mark.parametrize("missing", ["manifest.json", "model.joblib"])

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from consumer.metrics import Metrics
-from consumer.model import load_model
+from consumer.model import load_model, sign_manifest
 from consumer.reload import ModelWatcher
 from tests.models_for_tests import PoisonModel, save
 
@@ -60,3 +60,25 @@ def test_a_bad_artifact_is_refused_and_retried_only_after_a_change(folder: Path)
     assert (
         metrics.registry.get_sample_value("content_classifier_model_reloads_total", refused) == 1
     ), "the same bad artifact is not loaded again and again"
+
+
+def test_with_a_signing_key_an_unsigned_new_model_is_refused(folder: Path, tmp_path: Path) -> None:
+    key = "signing-key-for-tests-0123456789"
+    sign_manifest(folder, key)
+    metrics = Metrics()
+    watcher = ModelWatcher(
+        folder, load_model(folder, signing_key=key), 1.0, metrics, signing_key=key
+    )
+    new = save(PoisonModel(), tmp_path / "next", "tiny")
+    manifest = orjson.loads((new / "manifest.json").read_bytes())
+    manifest["version"] = "12.0.0"
+    (new / "manifest.json").write_bytes(orjson.dumps(manifest))
+    replace_with(folder, new)  # the old signature stays: it no longer matches
+    watcher.check()
+    assert watcher.take() is None
+    refused = {"result": "refused"}
+    assert metrics.registry.get_sample_value("content_classifier_model_reloads_total", refused) == 1
+    sign_manifest(folder, key)  # a changed signature alone is a change worth looking at
+    watcher.check()
+    taken = watcher.take()
+    assert taken is not None and taken.version == "12.0.0"

@@ -25,6 +25,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             "SHUTDOWN_TIMEOUT_S",
             "LOG_LEVEL",
             "LOG_FORMAT",
+            "MODEL_SIGNING_KEY",
+            "MODEL_SIGNING_KEY_FILE",
         }:
             monkeypatch.delenv(name)
 
@@ -79,6 +81,8 @@ def test_kafka_passthrough_maps_names_to_librdkafka_properties(
 ) -> None:
     monkeypatch.setenv("KAFKA_SESSION_TIMEOUT_MS", "6000")
     monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("KAFKA_SASL_USERNAME", "content-classifier")
     monkeypatch.setenv("KAFKA_SASL_PASSWORD", "hunter2")
     s = load_settings()
     assert s.kafka["session.timeout.ms"] == "6000"
