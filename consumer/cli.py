@@ -149,6 +149,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
         args.file,
         classifier,
         max_text_chars=settings.max_text_chars,
+        max_value_bytes=settings.max_value_bytes,
         out=sys.stdout.buffer,
         errors=sys.stderr,
     )

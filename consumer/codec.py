@@ -95,11 +95,24 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def decode(record: KafkaRecord, max_text_chars: int) -> Decoded | Failure:
-    """Parse a record's value as a ContentMessage, or say at which stage and why it failed."""
+def decode(
+    record: KafkaRecord, max_text_chars: int, max_value_bytes: int | None = None
+) -> Decoded | Failure:
+    """Parse a record's value as a ContentMessage, or say at which stage and why it failed.
+
+    A value over `max_value_bytes` (MAX_VALUE_BYTES) fails before it is parsed: a hostile
+    producer cannot make the worker build a huge object tree, whatever the JSON holds."""
     raw = record.value()
     if raw is None:
         return Failure(record, Stage.DECODE, "TombstoneRecord", "the value is null (tombstone)")
+    if max_value_bytes is not None and len(raw) > max_value_bytes:
+        return Failure(
+            record,
+            Stage.DECODE,
+            "ValueTooLarge",
+            f"the value has {len(raw)} bytes, more than the limit of {max_value_bytes} "
+            "(MAX_VALUE_BYTES)",
+        )
     try:
         payload: Any = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

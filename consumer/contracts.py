@@ -24,7 +24,9 @@ __all__ = [
 ]
 
 #: 1.1.0 added the dead-letter stage `produce` (an output the broker rejected for good).
-CONTRACT_VERSION = "1.1.0"
+#: 1.2.0 bounds the input value's size (MAX_VALUE_BYTES): a larger value is dead-lettered at
+#: stage `decode` with the exception class `ValueTooLarge`, before it is parsed.
+CONTRACT_VERSION = "1.2.0"
 DLQ_HEADER_PREFIX = "__classifier.errors."
 #: Validation context key: the longest text accepted (MAX_TEXT_CHARS).
 MAX_TEXT_CHARS_CONTEXT = "max_text_chars"
@@ -56,7 +58,8 @@ class DeadLetterHeader(StrEnum):
 
 
 class ContentMessage(BaseModel):
-    """The value of an input record: a UTF-8 JSON object."""
+    """The value of an input record: a UTF-8 JSON object of at most MAX_VALUE_BYTES bytes
+    (1 MiB by default); a larger value is dead-lettered at stage decode, unparsed."""
 
     model_config = ConfigDict(
         extra="ignore",

@@ -96,6 +96,7 @@ def classify_file(
     classifier: Classifier,
     *,
     max_text_chars: int,
+    max_value_bytes: int | None = None,
     out: BinaryIO,
     errors: TextIO,
 ) -> tuple[int, int]:
@@ -111,7 +112,9 @@ def classify_file(
         tqdm(unit="row", file=sys.stderr, disable=None, mininterval=1.0) as bar,
     ):
         for chunk in chunks(read_records(name, source, kind), CHUNK):
-            ok, bad = _classify_chunk(chunk, classifier, model_ref, max_text_chars, out, errors)
+            ok, bad = _classify_chunk(
+                chunk, classifier, model_ref, (max_text_chars, max_value_bytes), out, errors
+            )
             written, failed = written + ok, failed + bad
             bar.update(len(chunk))
     out.flush()
@@ -122,14 +125,14 @@ def _classify_chunk(
     chunk: list[FileRecord],
     classifier: Classifier,
     model_ref: dict[str, str],
-    max_text_chars: int,
+    limits: tuple[int, int | None],
     out: BinaryIO,
     errors: TextIO,
 ) -> tuple[int, int]:
     good: list[Decoded] = []
     failures: list[Failure] = []
     for record in chunk:
-        item = decode(record, max_text_chars)
+        item = decode(record, *limits)
         if isinstance(item, Decoded):
             good.append(item)
         else:

@@ -277,7 +277,7 @@ class Worker:
         good: list[Decoded] = []
         failures: list[Failure] = []
         for record in inputs:
-            item = decode(record, settings.max_text_chars)
+            item = decode(record, settings.max_text_chars, settings.max_value_bytes)
             (good if isinstance(item, Decoded) else failures).append(item)  # type: ignore[arg-type]
         classified, poisoned = self._classify(good)
         outputs: list[OutRecord] = []

@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     batch_max_messages: int = Field(500, ge=1, le=100_000)
     batch_max_wait_ms: int = Field(50, ge=0, le=60_000)
     max_text_chars: int = Field(10_000, ge=1, le=10_000_000)
+    #: A value over this many bytes is dead-lettered before it is parsed (1 MiB: Kafka's
+    #: default record limit, far above the JSON of MAX_TEXT_CHARS characters).
+    max_value_bytes: int = Field(1_048_576, ge=64, le=100 * 1_048_576)
     #: How often a running worker looks for a new model at MODEL_PATH (0: never).
     model_reload_interval_s: float = Field(10.0, ge=0, le=86_400)
     metrics_port: int = Field(8000, ge=0, le=65_535)

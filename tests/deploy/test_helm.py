@@ -243,6 +243,8 @@ def test_settings_are_the_workers_variables_and_hold_no_secret(
         "BATCH_MAX_MESSAGES",
         "BATCH_MAX_WAIT_MS",
         "MAX_TEXT_CHARS",
+        "MAX_VALUE_BYTES",
+        "MODEL_SIGNING_KEY_FILE",
         "MODEL_RELOAD_INTERVAL_S",
         "METRICS_PORT",
         "SHUTDOWN_TIMEOUT_S",
@@ -297,6 +299,23 @@ def test_sasl_credentials_come_from_the_secret(render: Callable[..., Render]) ->
     assert pod["terminationGracePeriodSeconds"] == 60
     spread = pod["topologySpreadConstraints"][0]
     assert spread["labelSelector"] == {"matchLabels": SELECTOR}
+
+
+def test_the_model_signing_key_is_a_mounted_secret_file(render: Callable[..., Render]) -> None:
+    rendered = render((CHART / "ci" / "sasl-values.yaml",))
+    data = settings(rendered)["data"]
+    deployment = rendered.one("Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
+    secret = volumes["model-signing-key"]["secret"]
+    assert secret["secretName"] == "content-classifier-model-signing"
+    assert secret["items"] == [{"key": "hmac-key", "path": "key"}]
+    assert mounts["model-signing-key"]["readOnly"] is True
+    assert data["MODEL_SIGNING_KEY_FILE"] == mounts["model-signing-key"]["mountPath"] + "/key"
+    assert "MODEL_SIGNING_KEY" not in env_of(deployment)
+    default = settings(render(()))["data"]
+    assert "MODEL_SIGNING_KEY_FILE" not in default
+    assert default["MAX_VALUE_BYTES"] == "1048576"
 
 
 def test_tls_material_is_mounted_from_the_secret(render: Callable[..., Render]) -> None:

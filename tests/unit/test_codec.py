@@ -54,6 +54,29 @@ def test_failure_reasons_never_quote_the_text() -> None:
     assert "more than the limit" in result.reason
 
 
+def test_a_value_over_the_byte_limit_fails_before_it_is_parsed() -> None:
+    # Invalid JSON over the limit: a parse would say JSONDecodeError; the size check comes first.
+    value = b'{"text": "' + b"private words " * 10
+    result = decode(msg(value), LIMIT, max_value_bytes=len(value) - 1)
+    assert isinstance(result, Failure)
+    assert (result.stage, result.exception_class) == (Stage.DECODE, "ValueTooLarge")
+    assert f"{len(value)} bytes" in result.reason and "MAX_VALUE_BYTES" in result.reason
+    assert "private" not in result.reason
+    at_limit = orjson.dumps({"text": "ok"})
+    assert isinstance(decode(msg(at_limit), LIMIT, max_value_bytes=len(at_limit)), Decoded)
+
+
+def test_the_byte_limit_is_checked_without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import consumer.codec
+
+    def never(_: bytes) -> object:
+        raise AssertionError("an over-limit value was parsed")
+
+    monkeypatch.setattr(consumer.codec.orjson, "loads", never)
+    result = decode(msg(orjson.dumps({"text": "x" * 200})), LIMIT, max_value_bytes=100)
+    assert isinstance(result, Failure) and result.exception_class == "ValueTooLarge"
+
+
 def test_id_defaults_to_topic_partition_offset() -> None:
     result = decode(msg(b'{"text": "hello"}'), LIMIT)
     assert isinstance(result, Decoded)

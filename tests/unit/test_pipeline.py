@@ -47,7 +47,9 @@ def make_worker(
 ) -> tuple[Worker, FakeConsumer, FakeProducer]:
     consumer = FakeConsumer(batches=batches)
     producer = producer if producer is not None else FakeProducer()
-    settings = Settings(batch_max_messages=100, batch_max_wait_ms=1, max_text_chars=50)
+    settings = Settings(
+        batch_max_messages=100, batch_max_wait_ms=1, max_text_chars=50, max_value_bytes=200
+    )
     worker = Worker(settings, classifier(), lambda **_: consumer, lambda **_: producer)
     worker.consumer = consumer  # what run() would build
     worker.producer = producer
@@ -84,6 +86,20 @@ def test_one_output_per_input_and_commit_after_delivery() -> None:
         if p.topic == "content.verdicts"
     ]
     assert labels == ["benign", "malicious", "benign"]
+
+
+def test_a_value_over_max_value_bytes_is_dead_lettered_at_decode_byte_for_byte() -> None:
+    big = orjson.dumps({"text": "short", "metadata": {"padding": "p" * 300}})
+    batch = [record(0, big), record(1, text("hello"))]
+    worker, consumer, producer = make_worker([batch])
+    result = worker.process(batch)
+    assert (result.verdicts, result.dead_letters) == (1, 1)
+    [dead] = [p for p in producer.produced if p.topic == "content.dlq"]
+    headers = dict(dead.headers or [])
+    assert headers["__classifier.errors.stage"] == b"decode"
+    assert headers["__classifier.errors.exception.class.name"] == b"ValueTooLarge"
+    assert dead.value == big and dead.key == b"k0"
+    assert consumer.commits == [[("in", 0, 2)]]
 
 
 def test_outputs_keep_input_order_within_a_partition() -> None:

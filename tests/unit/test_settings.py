@@ -21,6 +21,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             "BATCH_MAX_MESSAGES",
             "BATCH_MAX_WAIT_MS",
             "MAX_TEXT_CHARS",
+            "MAX_VALUE_BYTES",
             "METRICS_PORT",
             "SHUTDOWN_TIMEOUT_S",
             "LOG_LEVEL",
@@ -42,6 +43,7 @@ def test_defaults_match_the_design_table() -> None:
     assert s.group_id == "content-classifier"
     assert s.model_path == DEFAULT_MODEL_PATH
     assert s.max_text_chars == 10_000
+    assert s.max_value_bytes == 1_048_576
     assert s.metrics_port == 8000
     assert s.shutdown_timeout_s == 20
     assert (s.log_level, s.log_format) == ("INFO", "json")
@@ -59,6 +61,7 @@ def test_every_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
         "BATCH_MAX_MESSAGES": "123",
         "BATCH_MAX_WAIT_MS": "7",
         "MAX_TEXT_CHARS": "99",
+        "MAX_VALUE_BYTES": "4096",
         "METRICS_PORT": "0",
         "SHUTDOWN_TIMEOUT_S": "5.5",
         "LOG_LEVEL": "debug",
@@ -71,6 +74,7 @@ def test_every_variable_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.input_topic, s.output_topic, s.dlq_topic, s.group_id) == ("i", "o", "d", "g")
     assert str(s.model_path) == "/models/x"
     assert (s.batch_max_messages, s.batch_max_wait_ms, s.max_text_chars) == (123, 7, 99)
+    assert s.max_value_bytes == 4096
     assert (s.metrics_port, s.shutdown_timeout_s) == (0, 5.5)
     assert (s.log_level, s.log_format) == ("DEBUG", "console")
     assert s.kafka == {}, "KAFKA_BOOTSTRAP_SERVERS is a setting, not a passthrough property"
@@ -104,6 +108,7 @@ def test_kafka_passthrough_maps_names_to_librdkafka_properties(
         ("BATCH_MAX_MESSAGES", "lots"),
         ("BATCH_MAX_WAIT_MS", "-1"),
         ("MAX_TEXT_CHARS", "0"),
+        ("MAX_VALUE_BYTES", "10"),
         ("METRICS_PORT", "70000"),
         ("SHUTDOWN_TIMEOUT_S", "0"),
         ("LOG_LEVEL", "LOUD"),

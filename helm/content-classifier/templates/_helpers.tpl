@@ -74,6 +74,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Files of the TLS Secret inside the container. */}}
 {{- define "content-classifier.tlsDir" -}}/etc/kafka/tls{{- end }}
 
+{{/* Where the model signing key's Secret is mounted. */}}
+{{- define "content-classifier.signingKeyDir" -}}/etc/content-classifier/model-signing{{- end }}
+
 {{/* MODEL_PATH: model.path, else the mounted volume's folder, else the image's default. */}}
 {{- define "content-classifier.modelPath" -}}
 {{- if .Values.model.path }}
