@@ -12,9 +12,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from consumer.logs import get_logger
 from consumer.settings import Settings, SettingsError, env_name_of_property
 
 __all__ = [
+    "PlaintextToTlsHint",
     "build_consumer",
     "build_producer",
     "consumer_config",
@@ -32,6 +34,30 @@ _PROPERTY_IN_ERROR = re.compile(
 )
 #: librdkafka logs through this logger (structlog renders it).
 _KAFKA_LOGGER = logging.getLogger("librdkafka")
+log = get_logger(__name__)
+
+
+class PlaintextToTlsHint(logging.Filter):
+    """Says what librdkafka leaves unsaid. A TLS listener closes a plaintext client's
+    connection at its first request, and librdkafka reports only a disconnect in state
+    APIVERSION_QUERY; a worker configured for plaintext then names the likely fix, once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.told:
+            message = record.getMessage()
+            if "Disconnected" in message and "APIVERSION_QUERY" in message:
+                self.told = True
+                log.error(
+                    "the broker closed the connection at the first request, as a TLS listener "
+                    "does to a plaintext client: if its listener uses TLS, set "
+                    "KAFKA_SECURITY_PROTOCOL=SSL (or SASL_SSL) and KAFKA_SSL_CA_LOCATION",
+                    security_protocol="PLAINTEXT or SASL_PLAINTEXT",
+                )
+        return True
 
 
 # Properties of one client kind only; librdkafka warns when the other kind is given them,
@@ -103,6 +129,11 @@ def producer_config(settings: Settings) -> dict[str, Any]:
 
 def _built(factory: type[Any], config: dict[str, Any], **callbacks: Any) -> Any:
     """Construct a client; a bad `KAFKA_<NAME>` property fails naming the variable."""
+    protocol = str(config.get("security.protocol", "PLAINTEXT")).upper()
+    if protocol in {"PLAINTEXT", "SASL_PLAINTEXT"} and not any(
+        isinstance(f, PlaintextToTlsHint) for f in _KAFKA_LOGGER.filters
+    ):
+        _KAFKA_LOGGER.addFilter(PlaintextToTlsHint())
     try:
         return factory({**config, "logger": _KAFKA_LOGGER, **callbacks})
     except KafkaException as exc:

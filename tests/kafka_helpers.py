@@ -58,14 +58,17 @@ def produce(
     topic: str,
     records: Iterable[tuple[bytes | None, bytes | None, Headers | None]],
     partition_of: Mapping[int, int] | None = None,
+    config: Mapping[str, str] | None = None,
 ) -> list[Sent]:
-    """Produce (key, value, headers); returns what the broker acknowledged, in order."""
+    """Produce (key, value, headers); returns what the broker acknowledged, in order.
+    `config`: more librdkafka properties (TLS, for one)."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
             "linger.ms": 5,
             "logger": _QUIET,
+            **(config or {}),
         }
     )
     sent: list[Sent] = []
@@ -131,6 +134,7 @@ def read_topic(
     expect: int | None = None,
     timeout_s: float = 60.0,
     settle_s: float = 2.0,
+    config: Mapping[str, str] | None = None,
 ) -> list[Output]:
     """Read a topic from the beginning until `expect` records came (then `settle_s` more,
     so that duplicates would show), or until nothing new arrives for `settle_s`."""
@@ -140,6 +144,7 @@ def read_topic(
             "group.id": f"reader-{os.getpid()}-{time.monotonic_ns()}",
             "enable.auto.commit": False,
             "logger": _QUIET,
+            **(config or {}),
         }
     )
     reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])

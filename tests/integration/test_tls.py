@@ -1,0 +1,157 @@
+"""The worker over TLS, certificate verification on: the embedded broker behind a
+TLS-terminating proxy that advertises itself, a CA and server certificate made here.
+
+Shows that verdicts flow over TLS, and that a worker given the wrong CA, or speaking
+plaintext to the TLS port, gets nothing through and says why."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import pytest
+
+from consumer.broker import EmbeddedBroker, create_topics
+from tests.conftest import Topics
+from tests.kafka_helpers import WorkerProcess, client_properties, produce, read_topic
+from tests.tls import Authority, TlsProxy, free_port
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass(frozen=True)
+class TlsBroker:
+    address: str
+    ca: Path
+    proxy: TlsProxy
+
+    @property
+    def client(self) -> dict[str, str]:
+        """librdkafka properties of a client that trusts the broker's CA."""
+        return {"security.protocol": "SSL", "ssl.ca.location": str(self.ca)}
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
+    folder = tmp_path_factory.mktemp("tls")
+    ca = Authority.create(folder / "ca")
+    cert, key = ca.issue_server(folder)
+    proxy_port = free_port()
+    with (
+        EmbeddedBroker(
+            log_path=folder / "broker.log", advertised=f"localhost:{proxy_port}"
+        ) as broker,
+        TlsProxy(("127.0.0.1", broker.port), cert, key, port=proxy_port) as proxy,
+    ):
+        yield TlsBroker(proxy.address, ca.cert_path, proxy)
+
+
+@pytest.fixture
+def tls_topics(tls_broker: TlsBroker) -> Topics:
+    suffix = uuid.uuid4().hex[:10]
+    t = Topics(f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}", f"group-{suffix}", 2)
+    create_topics(
+        tls_broker.address,
+        [(t.input, t.partitions), (t.output, t.partitions), (t.dlq, 1)],
+        extra_config=tls_broker.client,
+    )
+    return t
+
+
+def env_for(t: Topics, bootstrap: str, model: Path, kafka: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "INPUT_TOPIC": t.input,
+            "OUTPUT_TOPIC": t.output,
+            "DLQ_TOPIC": t.dlq,
+            "GROUP_ID": t.group,
+            "MODEL_PATH": str(model),
+            "METRICS_PORT": "0",
+            "SHUTDOWN_TIMEOUT_S": "10",
+        }
+    )
+    for prop, value in {**client_properties(), **kafka}.items():
+        env["KAFKA_" + prop.replace(".", "_").upper()] = value
+    return env
+
+
+def records(count: int) -> list[tuple[bytes | None, bytes | None, None]]:
+    return [
+        (f"k{i}".encode(), orjson.dumps({"id": f"tls-{i}", "text": f"hello number {i}"}), None)
+        for i in range(count)
+    ]
+
+
+def test_the_worker_classifies_over_tls_with_the_certificate_verified(
+    tls_broker: TlsBroker,
+    tls_topics: Topics,
+    tiny_model_path: Path,
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    t = tls_topics
+    produce(tls_broker.address, t.input, records(40), config=tls_broker.client)
+    env = env_for(t, tls_broker.address, tiny_model_path, tls_broker.client)
+    worker = start_worker(env)
+    verdicts = read_topic(
+        tls_broker.address, t.output, t.partitions, expect=40, config=tls_broker.client
+    )
+    assert sorted(v.json()["id"] for v in verdicts) == sorted(f"tls-{i}" for i in range(40))
+    status, _ = worker.probe("/readyz")
+    assert status == 200
+    assert worker.terminate()[0] == 0
+    assert "certificate verify failed" not in worker.log()
+
+
+def test_a_worker_that_does_not_trust_the_certificate_gets_nothing_through(
+    tls_broker: TlsBroker,
+    tls_topics: Topics,
+    tiny_model_path: Path,
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    t = tls_topics
+    produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
+    other_ca = Authority.create(tmp_path / "other-ca", name="someone else's CA")
+    env = env_for(
+        t,
+        tls_broker.address,
+        tiny_model_path,
+        {"security.protocol": "SSL", "ssl.ca.location": str(other_ca.cert_path)},
+    )
+    worker = start_worker(env)
+    worker.wait_for_log("certificate verify failed")
+    assert "ssl.ca.location" in worker.log(), "the error says which setting to look at"
+    status, _ = worker.probe("/readyz")
+    assert status == 503
+    worker.terminate()
+    assert (
+        read_topic(tls_broker.address, t.output, t.partitions, config=tls_broker.client, settle_s=1)
+        == []
+    )
+
+
+def test_plaintext_to_the_tls_port_is_refused_with_a_hint(
+    tls_broker: TlsBroker,
+    tls_topics: Topics,
+    tiny_model_path: Path,
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    t = tls_topics
+    produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
+    env = env_for(t, tls_broker.address, tiny_model_path, {})
+    worker = start_worker(env)
+    worker.wait_for_log("as a TLS listener does to a plaintext client")
+    assert "KAFKA_SECURITY_PROTOCOL=SSL" in worker.log()
+    status, _ = worker.probe("/readyz")
+    assert status == 503
+    worker.terminate()
+    assert (
+        read_topic(tls_broker.address, t.output, t.partitions, config=tls_broker.client, settle_s=1)
+        == []
+    )
