@@ -4,8 +4,8 @@
 #   docker build -t content-classifier:local .
 #   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=broker:9092 content-classifier:local
 #
-# Two stages: `build` installs the package and its pinned dependencies (constraints.txt) into
-# a virtual environment; the final stage copies only that environment and the default model
+# Two stages: `build` installs the package and its locked dependencies (requirements.lock,
+# every file checked against its sha256) into a virtual environment; the final stage copies only that environment and the default model
 # onto a fresh slim image, so no build tooling ends up in it. Every runtime dependency ships
 # as a binary wheel for Python 3.11 (amd64 and arm64): nothing is compiled.
 
@@ -19,12 +19,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir pip==25.3
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml requirements.lock README.md ./
 COPY consumer ./consumer
-# The package itself is built from source (setuptools from the build-system pin); its
-# dependencies must be wheels (PIP_ONLY_BINARY for them, not for the project).
-RUN /opt/venv/bin/python -m pip install --no-cache-dir --no-binary=content-classifier \
-        -c constraints.txt . \
+# Dependencies from the lock only, hash-checked and as wheels (PIP_ONLY_BINARY); then the
+# package itself, built from source (setuptools from the build-system pin), adding nothing.
+RUN /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes --no-deps \
+        -r requirements.lock \
+    && /opt/venv/bin/python -m pip install --no-cache-dir --no-deps \
+        --no-binary=content-classifier . \
+    && /opt/venv/bin/python -m pip check \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
 FROM ${PYTHON_IMAGE} AS runtime

@@ -189,6 +189,6 @@ def test_dockerignore_keeps_the_context_small_and_complete() -> None:
         assert not ignored(path, patterns), path
 
 
-@pytest.mark.parametrize("name", ["pyproject.toml", "constraints.txt", "README.md"])
+@pytest.mark.parametrize("name", ["pyproject.toml", "requirements.lock", "README.md"])
 def test_build_inputs_exist(name: str) -> None:
     assert (ROOT / name).is_file()

@@ -1,0 +1,82 @@
+"""The lock files: every package pinned and hashed, in line with constraints.txt and
+pyproject.toml, and the only source of what make and the image install."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+_ENTRY = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked(name: str) -> dict[str, tuple[str, list[str]]]:
+    """package -> (version, sha256 hashes) of a lock file."""
+    entries: dict[str, tuple[str, list[str]]] = {}
+    current = None
+    for line in (ROOT / name).read_text().splitlines():
+        if match := _ENTRY.match(line):
+            current = canonical(match[1])
+            entries[current] = (match[2], [])
+        elif current and (hashed := re.search(r"--hash=sha256:([0-9a-f]{64})", line)):
+            entries[current][1].append(hashed[1])
+        elif line.strip() and not line.lstrip().startswith(("#", "--hash")):
+            raise AssertionError(f"{name}: unexpected line {line!r}")
+    return entries
+
+
+def pins(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        if match := _ENTRY.match(line.strip()):
+            found[canonical(match[1])] = match[2]
+    return found
+
+
+@pytest.mark.parametrize("name", ["requirements.lock", "requirements-dev.lock"])
+def test_every_locked_package_is_pinned_with_hashes_from_constraints(name: str) -> None:
+    entries = locked(name)
+    constraints = pins((ROOT / "constraints.txt").read_text().splitlines())
+    assert entries
+    for package, (version, hashes) in entries.items():
+        assert hashes, f"{package} has no hash in {name}"
+        assert constraints.get(package) == version, f"{package}=={version} not in constraints"
+
+
+def test_the_locks_hold_every_dependency_of_pyproject() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime, dev = locked("requirements.lock"), locked("requirements-dev.lock")
+    for package, version in pins(project["dependencies"]).items():
+        assert runtime[package][0] == version, package
+    extras = project["optional-dependencies"]
+    for extra in ("train", "broker", "dev"):
+        for package, version in pins(extras[extra]).items():
+            assert dev[package][0] == version, package
+    for package, (version, hashes) in runtime.items():
+        assert dev[package] == (version, hashes), f"{package}: the locks disagree"
+    build = pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
+    assert dev["setuptools"][0] == build["setuptools"], "make builds with the locked setuptools"
+
+
+def test_make_and_the_image_install_only_from_the_locks() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes --no-deps \\\n\t\t-r requirements-dev.lock" in makefile
+    assert "--no-deps --no-build-isolation -e ." in makefile
+    assert "-c constraints.txt -e" not in makefile
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes --no-deps \\\n        -r requirements.lock" in dockerfile
+    assert "--no-deps \\\n        --no-binary=content-classifier ." in dockerfile
+
+
+def test_ci_runs_the_vulnerability_audit() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make audit" in ci
+    script = (ROOT / "scripts" / "audit.sh").read_text()
+    assert "pip-audit --strict --disable-pip --require-hashes" in script
