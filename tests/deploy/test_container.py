@@ -72,6 +72,20 @@ def test_hadolint_is_clean(deploy_tools: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_hadolint_refuses_an_image_that_ends_as_root(deploy_tools: Path, tmp_path: Path) -> None:
+    """The lint above would catch a change that makes the worker run as root."""
+    as_root = tmp_path / "Dockerfile"
+    as_root.write_text(DOCKERFILE.read_text().replace("USER ${APP_UID}:${APP_UID}", "USER root"))
+    result = subprocess.run(
+        [str(deploy_tools / "hadolint"), "--failure-threshold", "style", str(as_root)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0 and "DL3002" in result.stdout, result.stdout
+
+
 def test_multi_stage_on_slim_python_311() -> None:
     all_stages = stages()
     assert len(all_stages) >= 2, "a build stage and a runtime stage"
@@ -95,6 +109,16 @@ def test_runs_as_a_numeric_non_root_user() -> None:
     uid = arg_defaults().get(uid.strip("${}"), uid)
     assert uid.isdigit() and int(uid) >= 1000, "numeric, so runAsNonRoot can verify it"
     assert uid == "10001", "the chart's runAsUser"
+
+
+def test_the_worker_user_owns_none_of_the_code_or_the_model() -> None:
+    """Root owns what the image copies, so even a writable root file system would not let
+    the worker change its own code or model."""
+    for keyword, args in stages()[-1]:
+        if keyword == "COPY":
+            assert "--chown" not in args and "--chmod" not in args, args
+        if keyword == "RUN":
+            assert "chown" not in args and "chmod" not in args, args
 
 
 def test_entrypoint_is_exec_form_and_runs_the_worker() -> None:

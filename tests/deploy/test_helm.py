@@ -198,6 +198,9 @@ def test_pods_are_secure_by_default(
     }
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]], "a writable /tmp on a read-only root"
+    for mount in container(rendered.one("Deployment"))["volumeMounts"]:
+        if mount["mountPath"] != "/tmp":
+            assert mount.get("readOnly") is True, f"{mount['mountPath']} is writable"
     for account in rendered.of_kind("ServiceAccount"):
         assert account["automountServiceAccountToken"] is False
         assert pod["serviceAccountName"] == account["metadata"]["name"]
