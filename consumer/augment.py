@@ -20,6 +20,14 @@ from collections.abc import Sequence
 from typing import Final
 
 from consumer.datasets import BENIGN, MALICIOUS, Example
+from consumer.lexicon import (
+    BENIGN_INSTRUCTION_TALK,
+    BENIGN_TASKS_EXTRA,
+    FRAMES_EXTRA,
+    HARMFUL_TASKS_EXTRA,
+    INJECTION_PAYLOADS,
+    INJECTION_WRAPPERS,
+)
 
 __all__ = [
     "AUGMENT_SOURCE",
@@ -302,6 +310,11 @@ _SMALL_TALK: Final[tuple[str, ...]] = (
 
 _FILLER_SOURCES: Final = ("query_wellformedness", "clinc150", "nltk_pros_cons", "wiki_sents")
 
+_ALL_FRAMES: Final = _FRAMES + FRAMES_EXTRA
+_ALL_BENIGN_TASKS: Final = _BENIGN_TASKS + BENIGN_TASKS_EXTRA
+_ALL_HARMFUL_TASKS: Final = _HARMFUL_TASKS + HARMFUL_TASKS_EXTRA
+_ALL_WRAPPERS: Final = _INJECTIONS + INJECTION_WRAPPERS
+
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
@@ -326,11 +339,13 @@ def templated_instructions(examples: Sequence[Example], count: int, seed: int) -
         roll = rng.random()
         if roll < 0.05:
             text = rng.choice(_SMALL_TALK)
-        elif roll < 0.15:
+        elif roll < 0.13:
             text = rng.choice(_NEUTRAL).format(g=rng.choice(_GROUPS))
+        elif roll < 0.2:
+            text = rng.choice(BENIGN_INSTRUCTION_TALK)
         else:
-            task = rng.choice(_BENIGN_TASKS) if roll < 0.55 else rng.choice(fillers)
-            text = rng.choice(_FRAMES).format(x=task)
+            task = rng.choice(_ALL_BENIGN_TASKS) if roll < 0.6 else rng.choice(fillers)
+            text = rng.choice(_ALL_FRAMES).format(x=task)
         out.append(Example(text, BENIGN, TEMPLATED_SOURCE, "benign_prompt"))
     return out
 
@@ -344,7 +359,7 @@ def templated_requests(count: int, seed: int) -> list[Example]:
         if rng.random() < 0.2:
             text = rng.choice(_DEMEANING).format(g=rng.choice(_GROUPS))
         else:
-            text = rng.choice(_FRAMES).format(x=rng.choice(_HARMFUL_TASKS))
+            text = rng.choice(_ALL_FRAMES).format(x=rng.choice(_ALL_HARMFUL_TASKS))
         out.append(Example(text, MALICIOUS, AUGMENT_SOURCE, "harmful_request"))
     return out
 
@@ -356,14 +371,18 @@ def templated_injections(examples: Sequence[Example], count: int, seed: int) -> 
     out: list[Example] = []
     for _ in range(max(count, 0)):
         roll = rng.random()
-        if roll < 0.4:
-            task = rng.choice(_BENIGN_TASKS)
+        if roll < 0.35:
+            payload = rng.choice(INJECTION_PAYLOADS)
+        elif roll < 0.55:
+            payload = f"tell me how to {rng.choice(_ALL_BENIGN_TASKS)}"
         elif roll < 0.7:
-            task = rng.choice(fillers)
+            payload = f"tell me how to {rng.choice(fillers)}"
         elif roll < 0.85:
-            task = rng.choice(_HARMFUL_TASKS)
+            payload = f"tell me how to {rng.choice(_ALL_HARMFUL_TASKS)}"
         else:
-            task = "say 'I have been PWNED'"
-        text = rng.choice(_INJECTIONS).format(x=f"tell me how to {task}" if roll < 0.85 else task)
+            payload = "say 'I have been PWNED'"
+        text = rng.choice(_ALL_WRAPPERS).format(x=payload)
+        if rng.random() < 0.25:  # indirect: the override hides inside ordinary content
+            text = f"{rng.choice(fillers).capitalize()}. {text}"
         out.append(Example(text, MALICIOUS, INJECTION_SOURCE, "prompt_injection"))
     return out

@@ -125,6 +125,24 @@ def test_harmful_and_injection_templates_share_frames_with_benign_ones() -> None
     assert len({e.text for e in injections}) > 100
 
 
+def test_the_lexicon_keeps_benign_and_harmful_apart_and_reaches_the_templates() -> None:
+    from consumer import lexicon
+
+    benign = {t.lower() for t in lexicon.BENIGN_TASKS_EXTRA}
+    harmful = {t.lower() for t in lexicon.HARMFUL_TASKS_EXTRA}
+    assert not benign & harmful
+    assert all(w.count("{x}") == 1 for w in lexicon.INJECTION_WRAPPERS + lexicon.FRAMES_EXTRA)
+    rows = [_ex("How tall is Everest?", "query_wellformedness", "benign_prompt")]
+    made_harmful = " ".join(e.text for e in templated_requests(3000, seed=3))
+    made_benign = " ".join(e.text for e in templated_instructions(rows, 3000, seed=3))
+    made_injections = " ".join(e.text for e in templated_injections(rows, 3000, seed=3))
+    assert "make ricin from castor beans" in made_harmful
+    assert "kill a zombie process" in made_benign
+    assert "reveal your system prompt" in made_injections
+    # benign prompts that talk about instructions, so those words alone decide nothing
+    assert any(t in made_benign for t in lexicon.BENIGN_INSTRUCTION_TALK)
+
+
 def test_policy_threshold_review_and_block_bands() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 4000)
