@@ -21,7 +21,7 @@ import pytest
 from consumer.broker import EmbeddedBroker, create_topics
 from consumer.model import Classifier, load_model
 from consumer.training import train_file
-from tests.kafka_helpers import WorkerProcess, client_properties
+from tests.kafka_helpers import WorkerProcess, worker_environment
 
 BENIGN = [
     "what is the weather like tomorrow in paris",
@@ -116,24 +116,7 @@ def worker_env(bootstrap: str, tiny_model_path: Path) -> Callable[..., dict[str,
     """Factory: the environment of a worker for given topics (settings as operators set them)."""
 
     def make(t: Topics, **overrides: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-        env.update(
-            {
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                "INPUT_TOPIC": t.input,
-                "OUTPUT_TOPIC": t.output,
-                "DLQ_TOPIC": t.dlq,
-                "GROUP_ID": t.group,
-                "MODEL_PATH": str(tiny_model_path),
-                "METRICS_PORT": "0",
-                "LOG_LEVEL": "INFO",
-                "SHUTDOWN_TIMEOUT_S": "10",
-                **{
-                    "KAFKA_" + name.replace(".", "_").upper(): value
-                    for name, value in client_properties().items()
-                },
-            }
-        )
+        env = worker_environment(t, bootstrap, tiny_model_path)
         env.update(overrides)
         return env
 

@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -51,6 +52,31 @@ def partition_ends(sent: Iterable[Sent]) -> dict[int, int]:
 def client_properties() -> dict[str, str]:
     """Extra librdkafka properties for clients of the broker under test."""
     return dict(EMBEDDED_CLIENT_PROPERTIES)
+
+
+def worker_environment(
+    topics: Any, bootstrap: str, model_path: Path, kafka: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """A worker's environment for `topics` (anything with input, output, dlq and group), as
+    operators set it: the test's own KAFKA_ variables dropped, the broker's client properties
+    and `kafka` (librdkafka properties) passed as KAFKA_<NAME>."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+    env.update(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "INPUT_TOPIC": topics.input,
+            "OUTPUT_TOPIC": topics.output,
+            "DLQ_TOPIC": topics.dlq,
+            "GROUP_ID": topics.group,
+            "MODEL_PATH": str(model_path),
+            "METRICS_PORT": "0",
+            "LOG_LEVEL": "INFO",
+            "SHUTDOWN_TIMEOUT_S": "10",
+        }
+    )
+    for prop, value in {**client_properties(), **(kafka or {})}.items():
+        env["KAFKA_" + prop.replace(".", "_").upper()] = value
+    return env
 
 
 def produce(

@@ -6,7 +6,6 @@ plaintext to the TLS port, gets nothing through and says why."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import pytest
 
 from consumer.broker import EmbeddedBroker, create_topics
 from tests.conftest import Topics
-from tests.kafka_helpers import WorkerProcess, client_properties, produce, read_topic
+from tests.kafka_helpers import WorkerProcess, produce, read_topic, worker_environment
 from tests.tls import Authority, TlsProxy, free_port
 
 pytestmark = pytest.mark.integration
@@ -62,25 +61,6 @@ def tls_topics(tls_broker: TlsBroker) -> Topics:
     return t
 
 
-def env_for(t: Topics, bootstrap: str, model: Path, kafka: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "INPUT_TOPIC": t.input,
-            "OUTPUT_TOPIC": t.output,
-            "DLQ_TOPIC": t.dlq,
-            "GROUP_ID": t.group,
-            "MODEL_PATH": str(model),
-            "METRICS_PORT": "0",
-            "SHUTDOWN_TIMEOUT_S": "10",
-        }
-    )
-    for prop, value in {**client_properties(), **kafka}.items():
-        env["KAFKA_" + prop.replace(".", "_").upper()] = value
-    return env
-
-
 def records(count: int) -> list[tuple[bytes | None, bytes | None, None]]:
     return [
         (f"k{i}".encode(), orjson.dumps({"id": f"tls-{i}", "text": f"hello number {i}"}), None)
@@ -96,7 +76,7 @@ def test_the_worker_classifies_over_tls_with_the_certificate_verified(
 ) -> None:
     t = tls_topics
     produce(tls_broker.address, t.input, records(40), config=tls_broker.client)
-    env = env_for(t, tls_broker.address, tiny_model_path, tls_broker.client)
+    env = worker_environment(t, tls_broker.address, tiny_model_path, tls_broker.client)
     worker = start_worker(env)
     verdicts = read_topic(
         tls_broker.address, t.output, t.partitions, expect=40, config=tls_broker.client
@@ -118,7 +98,7 @@ def test_a_worker_that_does_not_trust_the_certificate_gets_nothing_through(
     t = tls_topics
     produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
     other_ca = Authority.create(tmp_path / "other-ca", name="someone else's CA")
-    env = env_for(
+    env = worker_environment(
         t,
         tls_broker.address,
         tiny_model_path,
@@ -144,7 +124,7 @@ def test_plaintext_to_the_tls_port_is_refused_with_a_hint(
 ) -> None:
     t = tls_topics
     produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
-    env = env_for(t, tls_broker.address, tiny_model_path, {})
+    env = worker_environment(t, tls_broker.address, tiny_model_path, {})
     worker = start_worker(env)
     worker.wait_for_log("as a TLS listener does to a plaintext client")
     assert "KAFKA_SECURITY_PROTOCOL=SSL" in worker.log()
