@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -77,6 +78,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # The model's hundred thousand objects live as long as the process: keep them out of the
+    # cyclic collector's full passes (about 30 ms each, every few batches otherwise).
+    gc.freeze()
     try:
         worker.run()
     finally:

@@ -16,6 +16,7 @@ finished; lost partitions get nothing.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -248,6 +249,12 @@ class Worker:
             return
         old = self.classifier.version
         self.classifier = new
+        if gc.get_freeze_count():
+            # The process keeps its long-lived heap out of full collections (cli): let the
+            # old model go, and keep the new one out as well.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
         self._model_ref = {"name": new.name, "version": new.version}
         self.metrics.model.info({"name": new.name, "version": new.version})
         log.info("model switched", model=new.name, model_version=new.version, previous=old)
