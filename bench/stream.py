@@ -56,6 +56,8 @@ class Result:
     cpu_seconds: float
     peak_rss_mb: float
     notes: list[str] = field(default_factory=list)
+    #: CPU seconds other users of the machine spent during the measured span.
+    other_cpu_seconds: float = 0.0
 
 
 # -- inputs -----------------------------------------------------------------------------
@@ -134,6 +136,32 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine since boot (all cores, from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """CPU seconds that neither the measured processes, nor the broker, nor this benchmark
+    spent: other users of the machine, whose load the figures of a run share."""
+
+    def __init__(self, broker_pid: int) -> None:
+        self.broker_pid = broker_pid
+        self._start = 0.0
+
+    def _ours(self, pids: list[int]) -> float:
+        own = os.times()
+        return cpu_seconds([*pids, self.broker_pid]) + own.user + own.system
+
+    def start(self, pids: list[int]) -> None:
+        self._start = machine_cpu_seconds() - self._ours(pids)
+
+    def seconds(self, pids: list[int]) -> float:
+        return max(0.0, machine_cpu_seconds() - self._ours(pids) - self._start)
+
+
 def memory_mb(pid: int, field_name: str) -> float:
     """VmRSS or VmHWM (peak) of a live process, in MB."""
     try:
@@ -194,6 +222,7 @@ def run_stream(
     records: list[tuple[bytes, bytes]],
     partitions: int,
     log_path: Path,
+    other: OtherLoad,
 ) -> Result:
     """Write the input, start the processes, measure from the first output to the last."""
     names = topics_for(bootstrap, partitions)
@@ -215,12 +244,14 @@ def run_stream(
             if count == 0:
                 pids = process_tree(process.pid)
                 cpu_at_first = cpu_seconds(pids)
+                other.start(pids)
             count += len(batch)
             stamps = [m.timestamp()[1] for m in batch]
             first_stamp = min(stamps) if not first_stamp else min(first_stamp, *stamps)
             last_stamp = max(last_stamp, *stamps)
         pids = process_tree(process.pid)
         cpu = cpu_seconds(pids) - cpu_at_first
+        other_cpu = other.seconds(pids)
         workers = [p for p in pids if p != process.pid] if processes > 1 else [process.pid]
         peak = max(memory_mb(p, "VmHWM") for p in workers)
         revoked = log_path.read_text(errors="replace").count('"partitions revoked"')
@@ -242,12 +273,13 @@ def run_stream(
         round(cpu, 1),
         round(peak),
         notes,
+        round(other_cpu, 1),
     )
 
 
 def model_alone(texts: list[str], batch: int) -> Result:
     code = (
-        "import resource, sys, time, orjson\n"
+        "import os, resource, sys, time, orjson\n"
         "from consumer.model import load_model\n"
         "from consumer.settings import load_settings\n"
         "texts = orjson.loads(sys.stdin.buffer.read())\n"
@@ -257,12 +289,16 @@ def model_alone(texts: list[str], batch: int) -> Result:
         "def cpu():\n"
         "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
         "    return u.ru_utime + u.ru_stime\n"
-        "cpu0, started = cpu(), time.perf_counter()\n"
+        "def machine():\n"
+        "    f = [int(v) for v in open('/proc/stat').readline().split()[1:]]\n"
+        "    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf('SC_CLK_TCK')\n"
+        "machine0, cpu0, started = machine(), cpu(), time.perf_counter()\n"
         "for i in range(0, len(texts), batch):\n"
         "    model.estimator.predict_proba(texts[i:i + batch])\n"
         "seconds = time.perf_counter() - started\n"
+        "used, busy = cpu() - cpu0, machine() - machine0\n"
         "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(orjson.dumps({'seconds': seconds, 'cpu': cpu() - cpu0,"
+        "print(orjson.dumps({'seconds': seconds, 'cpu': used, 'other': max(0.0, busy - used),"
         " 'rss_mb': usage.ru_maxrss / 1024, 'model': f'{model.name} {model.version}'}).decode())\n"
     )
     process = subprocess.Popen(
@@ -280,6 +316,7 @@ def model_alone(texts: list[str], batch: int) -> Result:
         round(measured["cpu"], 1),
         round(measured["rss_mb"]),
         [f"model {measured['model']}"],
+        round(measured["other"], 1),
     )
 
 
@@ -299,6 +336,8 @@ class Soak:
     max_ms: float = 0.0
     rss_mb: list[tuple[int, float]] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    #: CPU seconds per second that other users of the machine spent during the run.
+    other_cores: float = 0.0
     #: (window start s, p50 ms, p99 ms) per window of the input's send time.
     windows: list[tuple[int, float, float]] = field(default_factory=list)
 
@@ -311,6 +350,7 @@ def soak(
     rate: float,
     seconds: float,
     log_path: Path,
+    other: OtherLoad,
     window_s: float = 60.0,
 ) -> Soak:
     names = topics_for(bootstrap, partitions)
@@ -347,6 +387,7 @@ def soak(
         while "partitions assigned" not in log_path.read_text(errors="replace"):
             time.sleep(0.2)
         reader_thread.start()
+        other.start([worker.pid])
         values = [orjson.dumps({"text": t})[1:] for t in texts[:20_000]]  # b'"text":...}'
         started = time.monotonic()
         next_sample = started
@@ -365,6 +406,7 @@ def soak(
                 )
                 next_sample += 10
             time.sleep(0.002)
+        result.other_cores = round(other.seconds([worker.pid]) / (time.monotonic() - started), 2)
         producer.flush(30)
         result.sent = number
         give_up = time.monotonic() + 60
@@ -431,8 +473,9 @@ def report(
         f"(the per-message consumer: {per_message.messages:,}); {origin}; "
         f"BATCH_MAX_MESSAGES={batch}, BATCH_MAX_WAIT_MS={wait_ms}",
         "",
-        "| scenario | processes | messages | seconds | messages/s | CPU s | peak RSS MB | notes |",
-        "|---|---|---|---|---|---|---|---|",
+        "| scenario | processes | messages | seconds | messages/s | CPU s | peak RSS MB "
+        "| other users' CPU s | notes |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = [
@@ -443,6 +486,7 @@ def report(
             f"{r.rate:,.0f}",
             r.cpu_seconds,
             f"{r.peak_rss_mb:.0f}",
+            r.other_cpu_seconds,
             "; ".join(r.notes),
         ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
@@ -457,7 +501,8 @@ def report(
         f"{latency.sent:,} verdicts; end to end p50 {latency.p50_ms:.0f} ms, "
         f"p95 {latency.p95_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms, "
         f"p99.9 {latency.p999_ms:.0f} ms, "
-        f"max {latency.max_ms:.0f} ms; RSS (MB) every 10 s: "
+        f"max {latency.max_ms:.0f} ms; other users of the machine kept "
+        f"{latency.other_cores:.2f} cores busy on average; RSS (MB) every 10 s: "
         + ", ".join(f"{mb:.0f}" for mb in rss),
         "",
         "| input sent during (s) | p50 ms | p99 ms |",
@@ -534,6 +579,7 @@ def main() -> None:
         EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
     ):
         bootstrap = broker.bootstrap_servers
+        broker_pid = broker.pid or 0
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
         env.update(
             KAFKA_BOOTSTRAP_SERVERS=bootstrap,
@@ -581,7 +627,15 @@ def main() -> None:
             log_path = Path(tmp) / f"{key}.log"
             results.append(
                 run_stream(
-                    name, command, processes, env, bootstrap, sample, args.partitions, log_path
+                    name,
+                    command,
+                    processes,
+                    env,
+                    bootstrap,
+                    sample,
+                    args.partitions,
+                    log_path,
+                    OtherLoad(broker_pid),
                 )
             )
             print(results[-1], file=sys.stderr, flush=True)
@@ -596,6 +650,7 @@ def main() -> None:
                 one / 2,
                 args.soak_seconds,
                 Path(tmp) / "soak.log",
+                OtherLoad(broker_pid),
                 args.window_seconds,
             )
             print(latency, file=sys.stderr, flush=True)
