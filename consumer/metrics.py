@@ -78,7 +78,8 @@ class Metrics:
         )
         self.batch_duration = Histogram(
             PREFIX + "batch_duration_seconds",
-            "Time from a batch's consumption to its commit.",
+            "Time from a batch's consumption until its outputs are produced (their "
+            "acknowledgements and the commit follow while the next batch runs).",
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -142,7 +143,7 @@ class Metrics:
         )
         self.producer_queue_depth = Gauge(
             PREFIX + "producer_queue_depth",
-            "Messages waiting in the producer's queue.",
+            "Outputs in the producer's queue or awaiting the broker's acknowledgement.",
             registry=r,
         )
         self.broker_up = Gauge(
