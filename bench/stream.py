@@ -558,6 +558,7 @@ def main() -> None:
         help="a setting for every worker process (to compare settings)",
     )
     parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--log-dir", help="keep the processes' logs here (default: discarded)")
     parser.add_argument(
         "--only",
         help="comma-separated scenarios: model,passthrough,worker1,workerN,permessage,soak",
@@ -621,10 +622,12 @@ def main() -> None:
         if only is None or "model" in only:
             results.append(model_alone(texts, batch))
             print(results[-1], file=sys.stderr, flush=True)
+        logs = Path(args.log_dir) if args.log_dir else Path(tmp)
+        logs.mkdir(parents=True, exist_ok=True)
         for key, name, command, processes, sample in scenarios:
             if only is not None and key not in only:
                 continue
-            log_path = Path(tmp) / f"{key}.log"
+            log_path = logs / f"{key}.log"
             results.append(
                 run_stream(
                     name,
@@ -649,7 +652,7 @@ def main() -> None:
                 args.partitions,
                 one / 2,
                 args.soak_seconds,
-                Path(tmp) / "soak.log",
+                logs / "soak.log",
                 OtherLoad(broker_pid),
                 args.window_seconds,
             )
