@@ -85,6 +85,11 @@ _PRODUCER_BROKEN = frozenset(
     }
 )
 _POLL_SLICE_S = 0.2
+#: A batch that takes longer than this (a slow model, a slow broker) starts keep-alive polls.
+#: Not sooner: pausing drops the records librdkafka has prefetched for the paused partitions
+#: (they are fetched again on resume), which, done for every batch of a worker starved of
+#: CPU, cut its throughput to a fraction. It must stay well below `max.poll.interval.ms`.
+_KEEP_ALIVE_AFTER_S = 1.0
 _BACKOFF_START_S = 0.5
 _BACKOFF_MAX_S = 30.0
 #: The retry time of a partition held for a rewind that waits for its other outputs.
@@ -379,7 +384,8 @@ class Worker:
                 try:
                     return future.result(timeout=_POLL_SLICE_S)
                 except FutureTimeout:
-                    self._keep_alive()
+                    if time.monotonic() - started > _KEEP_ALIVE_AFTER_S:
+                        self._keep_alive()
         finally:
             self.metrics.inference_duration.observe(time.monotonic() - started)
             self._end_keep_alive()
@@ -510,7 +516,7 @@ class Worker:
             while len(self.producer) > limit and not self._stopping.is_set():
                 self.producer.poll(_POLL_SLICE_S / 4)
                 now = time.monotonic()
-                if now - started > _POLL_SLICE_S:
+                if now - started > _KEEP_ALIVE_AFTER_S:
                     self._keep_alive()
                 if now - warned > 5:
                     warned = now
