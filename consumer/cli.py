@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -32,9 +33,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.pipeline import ConsumerLike, ProducerLike, Worker
     from consumer.reload import ModelWatcher
     from consumer.settings import load_settings
+    from consumer.supervisor import process_count, run_processes
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
+    processes = process_count(args.processes)
+    if processes > 1:
+        return run_processes(processes, settings)
     log = get_logger("consumer.run")
     log.info("starting", version=__version__, settings=settings.loggable())
     classifier = load_model(settings.model_path, signing_key=settings.model_signing_key)
@@ -77,6 +82,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # The model's hundred thousand objects live as long as the process: keep them out of the
+    # cyclic collector's full passes (about 30 ms each, every few batches otherwise).
+    gc.freeze()
     try:
         worker.run()
     finally:
@@ -257,6 +265,13 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _non_negative(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="content-classifier",
@@ -267,6 +282,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run", help="run a worker of the consumer group (settings from the environment)"
+    )
+    run.add_argument(
+        "--processes",
+        type=_non_negative,
+        default=1,
+        metavar="N",
+        help="run N worker processes of the group on this machine (0: one per core); "
+        "a fixed METRICS_PORT becomes METRICS_PORT+i for the i-th",
     )
     run.set_defaults(func=_cmd_run)
 

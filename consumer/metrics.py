@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -19,11 +20,33 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from consumer import __version__
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "observe_many"]
 
 PREFIX = "content_classifier_"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """`histogram.observe(v)` for every value, with one update per bucket instead of one per
+    value (per-record latency of a whole batch). Falls back to `observe` if prometheus_client
+    ever lays out its histogram differently (a unit test compares both)."""
+    if not values:
+        return
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1
+    for bucket, count in zip(buckets, counts, strict=True):
+        if count:
+            bucket.inc(count)
+    total.inc(sum(values))
 
 
 class Metrics:
@@ -55,7 +78,8 @@ class Metrics:
         )
         self.batch_duration = Histogram(
             PREFIX + "batch_duration_seconds",
-            "Time from a batch's consumption to its commit.",
+            "Time from a batch's consumption until its outputs are produced (their "
+            "acknowledgements and the commit follow while the next batch runs).",
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -119,7 +143,7 @@ class Metrics:
         )
         self.producer_queue_depth = Gauge(
             PREFIX + "producer_queue_depth",
-            "Messages waiting in the producer's queue.",
+            "Outputs in the producer's queue or awaiting the broker's acknowledgement.",
             registry=r,
         )
         self.broker_up = Gauge(

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import joblib
 import numpy as np
@@ -106,8 +106,10 @@ def _optional_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-@dataclass(frozen=True, slots=True)
-class Prediction:
+class Prediction(NamedTuple):
+    """One record's result (a named tuple: built for every record the worker serves, and a
+    frozen dataclass costs several times more to build)."""
+
     label: str
     score: float
     scores: dict[str, float]
@@ -139,37 +141,37 @@ class Classifier:
         policy = self.policy
         rows = proba.tolist()
         if policy.positive_label is not None and len(labels) == 2:
-            positive = labels.index(policy.positive_label)
-            negative_label = labels[1 - positive]
-            return [self._binary(row, positive, negative_label, labels, policy) for row in rows]
+            return self._binary(proba, rows, labels.index(policy.positive_label))
         best = proba.argmax(axis=1).tolist()
         return [
             Prediction(labels[b], row[b], dict(zip(labels, row, strict=True)), None)
             for b, row in zip(best, rows, strict=True)
         ]
 
-    @staticmethod
-    def _binary(
-        row: list[float],
-        positive: int,
-        negative_label: str,
-        labels: tuple[str, ...],
-        policy: Policy,
-    ) -> Prediction:
-        p = row[positive]
-        scores = dict(zip(labels, row, strict=True))
-        if p >= policy.threshold:
-            label, score = labels[positive], p
-        else:
-            label, score = negative_label, row[1 - positive]
+    def _binary(self, proba: Any, rows: list[list[float]], positive: int) -> list[Prediction]:
+        """The policy of a binary model, vectorised over the batch (the per-record part is
+        only building the results: this runs for every record the worker serves)."""
+        policy, labels = self.policy, self.labels
+        negative = 1 - positive
+        p = proba[:, positive]
         block_at = policy.threshold if policy.block_threshold is None else policy.block_threshold
-        if p >= block_at:
-            action = "block"
-        elif policy.review_threshold is not None and p >= policy.review_threshold:
-            action = "review"
-        else:
-            action = "allow"
-        return Prediction(label, score, scores, action)
+        action = np.where(p >= block_at, 2, 0)
+        if policy.review_threshold is not None:
+            action = np.where((action == 0) & (p >= policy.review_threshold), 1, action)
+        actions = ("allow", "review", "block")
+        first, second = labels
+        positive_label, negative_label = labels[positive], labels[negative]
+        return [
+            Prediction(
+                positive_label if is_positive else negative_label,
+                row[positive] if is_positive else row[negative],
+                {first: row[0], second: row[1]},
+                actions[a],
+            )
+            for row, is_positive, a in zip(
+                rows, (p >= policy.threshold).tolist(), action.tolist(), strict=True
+            )
+        ]
 
 
 def sha256_of(path: Path) -> str:

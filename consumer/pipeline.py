@@ -1,16 +1,22 @@
 """The loop: consume a micro-batch, split ok/failed, classify, produce, confirm, commit.
 
-Offsets are committed only for records whose verdict or dead letter the broker has
-acknowledged, and only up to the first record of a partition that is not acknowledged: that
-partition is rewound there, paused for a backoff, and tried again, while the other partitions
-keep moving. While a batch is classified or its deliveries are awaited, the worker pauses its
-partitions and keeps polling, so it stays in the group (`max.poll.interval.ms`) and buffers
-nothing beyond the batch. Revoked partitions get a synchronous commit of what is finished;
-lost partitions get nothing.
+The worker does not wait for a batch's acknowledgements before taking the next batch: while
+the model classifies batch N+1, the broker acknowledges the outputs of batch N. Delivery
+reports settle per-record slots (`consumer.acks`), and each partition is committed up to its
+highest contiguous acknowledged record. So offsets are committed only for records whose
+verdict or dead letter the broker has acknowledged, and never past the first record of a
+partition that is not: a partition with a failed output is paused, rewound to that record
+once its other outputs are settled, and tried again after a backoff, while the other
+partitions keep moving. At most about two batches of outputs are in flight; beyond that the
+loop waits for acknowledgements. While a batch is classified or room is awaited, the worker
+pauses its partitions and keeps polling, so it stays in the group (`max.poll.interval.ms`).
+Revoked partitions get their in-flight outputs awaited and a synchronous commit of what is
+finished; lost partitions get nothing.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -18,10 +24,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from consumer.acks import AckTracker
 from consumer.codec import (
     Decoded,
     Failure,
@@ -36,7 +44,7 @@ from consumer.codec import (
 from consumer.contracts import Stage
 from consumer.health import Health
 from consumer.logs import RepeatFilter, get_logger
-from consumer.metrics import Metrics
+from consumer.metrics import Metrics, observe_many
 from consumer.model import Classifier, Prediction
 from consumer.settings import Settings
 
@@ -77,8 +85,18 @@ _PRODUCER_BROKEN = frozenset(
     }
 )
 _POLL_SLICE_S = 0.2
+#: A batch that takes longer than this (a slow model, a slow broker) starts keep-alive polls.
+#: Not sooner: pausing drops the records librdkafka has prefetched for the paused partitions
+#: (they are fetched again on resume), which, done for every batch of a worker starved of
+#: CPU, cut its throughput to a fraction. It must stay well below `max.poll.interval.ms`.
+_KEEP_ALIVE_AFTER_S = 1.0
 _BACKOFF_START_S = 0.5
 _BACKOFF_MAX_S = 30.0
+#: The retry time of a partition held for a rewind that waits for its other outputs.
+_NEVER = float("inf")
+#: Outputs in flight are awaited on revoke for at most this long (then the new owner redoes
+#: them: duplicates, never a loss).
+_REVOKE_DRAIN_S = 5.0
 
 
 def is_permanent(error: KafkaError) -> bool:
@@ -175,9 +193,16 @@ class Worker:
         self._backoff: dict[TopicPartitionKey, _Backoff] = {}
         self._paused_for_batch: list[TopicPartition] = []
         self._executor: ThreadPoolExecutor | None = None
+        self._acks = AckTracker()
+        #: Outputs the broker rejected for good, to replace by reduced dead letters.
+        self._rejected: list[tuple[OutRecord, KafkaError]] = []
+        #: Acknowledged outputs by kind, added to the metrics once per turn.
+        self._acked_kinds: dict[tuple[str, str], int] = {}
         self.assigned: set[TopicPartitionKey] = set()
         self.totals = BatchResult()
         self.delivery_failures = 0
+        #: Outputs that failed and were not replaced (their records are read again).
+        self._undelivered = 0
         self.producers_replaced = 0
         self._error_repeats = RepeatFilter()
         self._producer_broken = False
@@ -213,11 +238,12 @@ class Worker:
                 self._turn()
                 self._switch_model()
                 self._resume_due()
+                self._wait_for_room()
                 records = self.consumer.consume(settings.batch_max_messages, wait_s)
                 if records:
                     self.process(records)
                 else:
-                    self.producer.poll(0)
+                    self._serve(0)
         finally:
             self._shutdown()
 
@@ -228,6 +254,12 @@ class Worker:
             return
         old = self.classifier.version
         self.classifier = new
+        if gc.get_freeze_count():
+            # The process keeps its long-lived heap out of full collections (cli): let the
+            # old model go, and keep the new one out as well.
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
         self._model_ref = {"name": new.name, "version": new.version}
         self.metrics.model.info({"name": new.name, "version": new.version})
         log.info("model switched", model=new.name, model_version=new.version, previous=old)
@@ -238,9 +270,8 @@ class Worker:
         self.metrics.producer_queue_depth.set(len(self.producer))
 
     def _shutdown(self) -> None:
-        deadline = time.monotonic() + self.settings.shutdown_timeout_s
         try:
-            self.producer.flush(max(0.0, deadline - time.monotonic()))
+            self._drain(self.settings.shutdown_timeout_s)
             self._commit_finished(self.assigned, asynchronous=False)
         finally:
             # close() leaves the group; the revoke callback it triggers commits again.
@@ -257,11 +288,15 @@ class Worker:
     # -- one batch ---------------------------------------------------------------------
 
     def process(self, records: Sequence[Any]) -> BatchResult:
-        """Classify and deliver one micro-batch, then commit what is acknowledged."""
+        """Classify one micro-batch and produce its outputs; then serve the delivery reports
+        that have arrived (of this batch or earlier ones) and commit what they settle."""
         inputs: list[KafkaRecord] = []
+        held = self._rewind_pending()
         for record in records:
             error = record.error()
             if error is None:
+                if held and _key(record) in held:
+                    continue  # read again from the rewind point
                 inputs.append(record)
             elif error.code() != KafkaError._PARTITION_EOF:
                 self._on_consume_error(error)
@@ -276,37 +311,46 @@ class Worker:
         now = rfc3339_now()
         good: list[Decoded] = []
         failures: list[Failure] = []
+        max_chars, max_bytes = settings.max_text_chars, settings.max_value_bytes
         for record in inputs:
-            item = decode(record, settings.max_text_chars, settings.max_value_bytes)
-            (good if isinstance(item, Decoded) else failures).append(item)  # type: ignore[arg-type]
+            item = decode(record, max_chars, max_bytes)
+            if type(item) is Decoded:
+                good.append(item)
+            else:
+                failures.append(item)  # type: ignore[arg-type]
         classified, poisoned = self._classify(good)
         outputs: list[OutRecord] = []
+        labels = result.labels
+        model_ref, output_topic = self._model_ref, settings.output_topic
         for item, prediction in classified:
-            outputs.append(verdict(item, prediction, self._model_ref, settings.output_topic, now))
-            result.labels[prediction.label] = result.labels.get(prediction.label, 0) + 1
+            outputs.append(verdict(item, prediction, model_ref, output_topic, now))
+            labels[prediction.label] = labels.get(prediction.label, 0) + 1
         for item, exc in poisoned:
             failures.append(Failure(item.record, Stage.CLASSIFY, type(exc).__name__, str(exc)))
-        for failure in failures:
-            outputs.append(self._dead_letter(failure, now))
-        # Keep each partition's outputs in input order (verdict order follows the input).
-        outputs.sort(key=lambda out: (out.source.partition(), out.source.offset()))
-        undelivered = self._deliver(outputs, now)
+        if failures:
+            for failure in failures:
+                outputs.append(self._dead_letter(failure, now))
+            # Keep each partition's outputs in input order (verdict order follows the input).
+            outputs.sort(key=lambda out: (out.source.partition(), out.source.offset()))
+        self._observe_latency(classified)
+        undelivered_before = self._undelivered
+        self._produce(outputs)
         result.verdicts = len(classified)
         result.dead_letters = len(failures)
-        result.undelivered = len(undelivered)
-        self._settle(inputs, undelivered)
+        self._serve(0)
+        result.undelivered = self._undelivered - undelivered_before
         self._add_totals(result)
-        self._observe_latency(classified)
         metrics.batch_duration.observe(time.monotonic() - started)
         return result
 
     def _observe_latency(self, classified: list[tuple[Decoded, Prediction]]) -> None:
         now_ms = time.time() * 1000
-        histogram = self.metrics.end_to_end_latency
+        latencies = []
         for item, _ in classified:
             kind, timestamp = item.record.timestamp()
             if kind != 0 and timestamp > 0:
-                histogram.observe(max(0.0, (now_ms - timestamp) / 1000))
+                latencies.append(max(0.0, (now_ms - timestamp) / 1000))
+        observe_many(self.metrics.end_to_end_latency, latencies)
 
     def _dead_letter(self, failure: Failure, now: str) -> OutRecord:
         record = failure.record
@@ -340,7 +384,8 @@ class Worker:
                 try:
                     return future.result(timeout=_POLL_SLICE_S)
                 except FutureTimeout:
-                    self._keep_alive()
+                    if time.monotonic() - started > _KEEP_ALIVE_AFTER_S:
+                        self._keep_alive()
         finally:
             self.metrics.inference_duration.observe(time.monotonic() - started)
             self._end_keep_alive()
@@ -356,66 +401,149 @@ class Worker:
 
     # -- delivery ----------------------------------------------------------------------
 
-    def _deliver(self, outputs: Sequence[OutRecord], now: str) -> dict[TopicPartitionKey, int]:
-        """Produce every output and wait for its acknowledgement. A record the broker will
-        never accept (too large, invalid) is replaced by a reduced dead letter. Returns, per
-        partition, the lowest input offset whose output was not acknowledged."""
-        undelivered: dict[TopicPartitionKey, int] = {}
-        rejected: list[tuple[OutRecord, KafkaError]] = []
+    def _produce(self, outputs: Sequence[OutRecord]) -> None:
+        """Produce the outputs of partitions still assigned (the new owner of a partition
+        revoked or lost meanwhile redoes its records), each with a slot that its delivery
+        report settles."""
+        assigned = self.assigned
+        acks = self._acks
+        report = self._report
+        try:
+            for out in outputs:
+                source = out.source
+                key = (str(source.topic()), int(source.partition() or 0))
+                if key not in assigned:
+                    continue
+                out.slot = acks.slot(key, int(source.offset() or 0))
+                self._send(out, partial(report, out))
+        finally:
+            self._end_keep_alive()
 
-        def failed(out: OutRecord, error: KafkaError) -> None:
-            self.delivery_failures += 1
-            self.metrics.delivery_failures.labels(str(is_permanent(error)).lower()).inc()
-            if error.fatal() or error.code() in _PRODUCER_BROKEN:
-                self._producer_broken = True
-            source = out.source
-            log.error(
-                "delivery failed",
-                topic=source.topic(),
-                partition=source.partition(),
-                offset=source.offset(),
-                output_topic=out.topic,
-                error=error.str(),
-                permanent=is_permanent(error),
-            )
-            if is_permanent(error) and not out.reduced:
-                rejected.append((out, error))
+    def _send(self, out: OutRecord, on_delivery: Callable[[KafkaError | None, Any], None]) -> None:
+        kwargs: dict[str, Any] = {"key": out.key, "value": out.value, "on_delivery": on_delivery}
+        if out.headers:
+            kwargs["headers"] = out.headers
+        if out.timestamp is not None:
+            kwargs["timestamp"] = out.timestamp
+        while True:
+            try:
+                self.producer.produce(out.topic, **kwargs)
                 return
-            key = _key(source)
-            offset = int(source.offset() or 0)
-            undelivered[key] = min(offset, undelivered.get(key, offset))
+            except BufferError:
+                # The local queue is full: serve delivery reports until there is room.
+                self.producer.poll(_POLL_SLICE_S)
+                self._keep_alive()
+            except KafkaException as exc:
+                self._failed(out, exc.args[0])
+                return
 
-        self._produce_and_wait(outputs, failed)
-        if rejected:
-            replacements = [
-                reduced_dead_letter(
+    def _report(self, out: OutRecord, error: KafkaError | None, _message: Any) -> None:
+        """A delivery report (served by `producer.poll` or `flush` on this thread)."""
+        if error is None:
+            if out.slot is not None:
+                out.slot.ack()
+            kinds = self._acked_kinds
+            kinds[out.kind] = kinds.get(out.kind, 0) + 1
+        else:
+            self._failed(out, error)
+
+    def _failed(self, out: OutRecord, error: KafkaError) -> None:
+        self.delivery_failures += 1
+        self.metrics.delivery_failures.labels(str(is_permanent(error)).lower()).inc()
+        if error.fatal() or error.code() in _PRODUCER_BROKEN:
+            self._producer_broken = True
+        source = out.source
+        log.error(
+            "delivery failed",
+            topic=source.topic(),
+            partition=source.partition(),
+            offset=source.offset(),
+            output_topic=out.topic,
+            error=error.str(),
+            permanent=is_permanent(error),
+        )
+        if is_permanent(error) and not out.reduced:
+            # Its slot stays open until the reduced dead letter that replaces it is settled.
+            self._rejected.append((out, error))
+        else:
+            self._undelivered += 1
+            if out.slot is not None:
+                out.slot.fail()
+
+    def _serve(self, timeout: float) -> None:
+        """Serve delivery reports, replace what the broker rejected for good, commit."""
+        self.producer.poll(timeout)
+        while self._rejected:
+            rejected, self._rejected = self._rejected, []
+            now = rfc3339_now()
+            settings = self.settings
+            for out, error in rejected:
+                replacement = reduced_dead_letter(
                     out,
                     error.str(),
-                    self.settings.dlq_topic,
-                    self.settings.group_id,
+                    settings.dlq_topic,
+                    settings.group_id,
                     now,
                     self.classifier.version,
                 )
-                for out, error in rejected
-            ]
-            self._produce_and_wait(replacements, failed)
+                replacement.slot = out.slot
+                self._send(replacement, partial(self._report, replacement))
+            self.producer.poll(0)
         if self._producer_broken:
             self._replace_producer()
-        return undelivered
+        self._settle()
 
-    def _delivered(self, out: OutRecord) -> None:
-        kind, value = out.kind
-        if kind == "verdict":
-            self.metrics.verdicts.labels(value).inc()
-        elif kind == "dead_letter":
-            self.metrics.dead_letters.labels(value).inc()
+    def _drain(self, timeout_s: float) -> None:
+        """Wait (up to `timeout_s`) for every output in flight to be settled, then commit
+        asynchronously what that finished."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            remaining = deadline - time.monotonic()
+            self.producer.flush(max(0.0, min(_POLL_SLICE_S, remaining)))
+            self._serve(0)
+            if (len(self.producer) == 0 and not self._rejected) or remaining <= 0:
+                return
+
+    def _wait_for_room(self) -> None:
+        """Backpressure: with more than a batch of outputs in flight, wait for
+        acknowledgements before taking in more records."""
+        limit = self.settings.batch_max_messages
+        if len(self.producer) <= limit:
+            self._serve(0)
+            return
+        started = warned = time.monotonic()
+        try:
+            while len(self.producer) > limit and not self._stopping.is_set():
+                self.producer.poll(_POLL_SLICE_S / 4)
+                now = time.monotonic()
+                if now - started > _KEEP_ALIVE_AFTER_S:
+                    self._keep_alive()
+                if now - warned > 5:
+                    warned = now
+                    log.warning("waiting for the broker to acknowledge outputs")
+        finally:
+            self._end_keep_alive()
+        self._serve(0)
+
+    def _flush_counts(self) -> None:
+        if not self._acked_kinds:
+            return
+        kinds, self._acked_kinds = self._acked_kinds, {}
+        metrics = self.metrics
+        for (kind, value), count in kinds.items():
+            if kind == "verdict":
+                metrics.verdicts.labels(value).inc(count)
+            elif kind == "dead_letter":
+                metrics.dead_letters.labels(value).inc(count)
 
     def _replace_producer(self) -> None:
         """An idempotent producer that hit a fatal error (after message timeouts the broker
-        may fence its epoch) fails every later record: start a new one. Nothing is lost: the
-        failed records' partitions are rewound and retried like any other failed delivery."""
+        may fence its epoch) fails every later record: start a new one. Nothing is lost:
+        outputs the old one still held count as failed, so their partitions are rewound and
+        retried like any other failed delivery."""
         log.warning("replacing the producer after a fatal error")
         self.producer.flush(0)
+        self._acks.fail_pending()
         self.producer = self._producer_factory(error_cb=self._on_producer_error)
         self._producer_broken = False
         self.producers_replaced += 1
@@ -425,40 +553,6 @@ class Worker:
         if error.fatal():
             self._producer_broken = True
         self._on_client_error(error)
-
-    def _produce_and_wait(
-        self, outputs: Sequence[OutRecord], failed: Callable[[OutRecord, KafkaError], None]
-    ) -> None:
-        try:
-            for out in outputs:
-                kwargs: dict[str, Any] = {
-                    "key": out.key,
-                    "value": out.value,
-                    "on_delivery": _delivery_callback(out, failed, self._delivered),
-                }
-                if out.headers:
-                    kwargs["headers"] = out.headers
-                if out.timestamp is not None:
-                    kwargs["timestamp"] = out.timestamp
-                while True:
-                    try:
-                        self.producer.produce(out.topic, **kwargs)
-                        break
-                    except BufferError:
-                        # The local queue is full: serve delivery reports until there is room.
-                        self.producer.poll(_POLL_SLICE_S)
-                        self._keep_alive()
-                    except KafkaException as exc:
-                        failed(out, exc.args[0])
-                        break
-            waited_since = time.monotonic()
-            while self.producer.flush(_POLL_SLICE_S) > 0:
-                self._keep_alive()
-                if time.monotonic() - waited_since > 5:
-                    waited_since = time.monotonic()
-                    log.warning("waiting for the broker to acknowledge outputs")
-        finally:
-            self._end_keep_alive()
 
     # -- staying in the group while a batch is in flight ---------------------------------
 
@@ -492,7 +586,15 @@ class Worker:
         backoff = self._backoff.get(key)
         return backoff is not None and backoff.waiting
 
+    def _rewind_pending(self) -> set[TopicPartitionKey]:
+        """Partitions with a failed output whose rewind waits for their other outputs."""
+        if not self._backoff:
+            return set()
+        return {key for key, b in self._backoff.items() if b.waiting and b.retry_at == _NEVER}
+
     def _end_keep_alive(self) -> None:
+        if not self._paused_for_batch:
+            return
         paused, self._paused_for_batch = self._paused_for_batch, []
         again = [
             tp
@@ -505,42 +607,63 @@ class Worker:
 
     # -- commit and retry --------------------------------------------------------------
 
-    def _settle(
-        self, inputs: Sequence[KafkaRecord], undelivered: dict[TopicPartitionKey, int]
-    ) -> None:
-        """Advance each partition to its first unacknowledged record and commit; rewind and
-        back off a partition whose outputs were not all acknowledged."""
-        ends: dict[TopicPartitionKey, int] = {}
-        for record in inputs:
-            key = _key(record)
-            ends[key] = max(ends.get(key, -1), int(record.offset() or 0) + 1)
-        for key, end in ends.items():
-            if key not in self.assigned:
-                continue  # revoked or lost while the batch ran: its new owner redoes it
-            first_failed = undelivered.get(key)
-            if first_failed is None:
-                self._finished[key] = end
-                self._backoff.pop(key, None)
+    def _settle(self) -> None:
+        """Advance each partition to its first unacknowledged record and commit; pause a
+        partition with a failed output, and rewind it there once its other outputs are
+        settled."""
+        acks = self._acks
+        moved: set[TopicPartitionKey] = set()
+        for track in acks.tracks():
+            key = track.key
+            position = acks.advance(key)
+            if position is not None and position > self._finished.get(key, -1):
+                self._finished[key] = position
+                moved.add(key)
+            if track.first_failed is None:
+                if position is not None:
+                    backoff = self._backoff.get(key)
+                    if backoff is not None and not backoff.waiting:
+                        del self._backoff[key]  # the retry got through
                 continue
-            if first_failed > self._finished.get(key, 0):
-                self._finished[key] = first_failed
-            previous = self._backoff.get(key)
-            attempts = previous.attempts + 1 if previous else 1
-            delay = min(_BACKOFF_MAX_S, _BACKOFF_START_S * 2 ** (attempts - 1))
-            self._backoff[key] = _Backoff(attempts, time.monotonic() + delay)
-            self.metrics.paused_partitions.set(self._waiting_count())
-            tp = TopicPartition(key[0], key[1], first_failed)
-            self.consumer.seek(tp)
+            backoff = self._backoff.get(key)
+            if backoff is None or backoff.retry_at != _NEVER:
+                self._hold(key)
+            if track.unsettled == 0:
+                self._rewind(key, track.first_failed)
+        self._flush_counts()
+        if moved:
+            self._commit_finished(moved, asynchronous=True)
+
+    def _hold(self, key: TopicPartitionKey) -> None:
+        """Stop taking in records of a partition with a failed output until it is rewound."""
+        previous = self._backoff.get(key)
+        attempts = previous.attempts + 1 if previous else 1
+        self._backoff[key] = _Backoff(attempts, _NEVER)
+        self.metrics.paused_partitions.set(self._waiting_count())
+        if key in self.assigned:
             self.consumer.pause([TopicPartition(key[0], key[1])])
-            log.warning(
-                "partition paused to retry undelivered outputs",
-                topic=key[0],
-                partition=key[1],
-                offset=first_failed,
-                attempt=attempts,
-                retry_in_s=delay,
-            )
-        self._commit_finished(set(ends), asynchronous=True)
+
+    def _rewind(self, key: TopicPartitionKey, first_failed: int) -> None:
+        """Read a partition again from its first record whose output failed, after a
+        backoff; the outputs tracked after that record are forgotten (redone)."""
+        self._acks.forget(key)
+        if first_failed > self._finished.get(key, 0):
+            self._finished[key] = first_failed
+        backoff = self._backoff[key]
+        delay = min(_BACKOFF_MAX_S, _BACKOFF_START_S * 2 ** (backoff.attempts - 1))
+        backoff.retry_at = time.monotonic() + delay
+        if key not in self.assigned:
+            return
+        self.consumer.seek(TopicPartition(key[0], key[1], first_failed))
+        self.consumer.pause([TopicPartition(key[0], key[1])])
+        log.warning(
+            "partition paused to retry undelivered outputs",
+            topic=key[0],
+            partition=key[1],
+            offset=first_failed,
+            attempt=backoff.attempts,
+            retry_in_s=delay,
+        )
 
     def _resume_due(self) -> None:
         if not self._backoff:
@@ -606,8 +729,11 @@ class Worker:
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         keys = {(tp.topic, tp.partition) for tp in partitions}
-        # Only finished work is committed here: outputs of a batch still in flight are not
-        # all acknowledged, so the partition's next owner redoes that batch (at-least-once).
+        # Outputs already produced are awaited (briefly) so that their records count as
+        # finished; a batch still being classified is not produced for these partitions, and
+        # their next owner redoes it (at-least-once).
+        if any(self._acks.unsettled(key) for key in keys):
+            self._drain(min(_REVOKE_DRAIN_S, self.settings.shutdown_timeout_s))
         self._commit_finished(keys, asynchronous=False)
         self._forget(keys)
         self.metrics.rebalances.labels("revoke").inc()
@@ -629,6 +755,7 @@ class Worker:
             self._finished.pop(key, None)
             self._committed.pop(key, None)
             self._backoff.pop(key, None)
+            self._acks.forget(key)
 
     def _on_stats(self, raw: str) -> None:
         self.health.broker_reachable = self.metrics.observe_statistics(raw, self.assigned)
@@ -646,17 +773,3 @@ class Worker:
         log.error("consume error", error=error.str(), fatal=error.fatal())
         if error.fatal():
             raise KafkaException(error)
-
-
-def _delivery_callback(
-    out: OutRecord,
-    failed: Callable[[OutRecord, KafkaError], None],
-    delivered: Callable[[OutRecord], None],
-) -> Callable[[KafkaError | None, Any], None]:
-    def on_delivery(error: KafkaError | None, _message: Any) -> None:
-        if error is None:
-            delivered(out)
-        else:
-            failed(out, error)
-
-    return on_delivery

@@ -96,6 +96,8 @@ class FakeProducer:
 
     fail_when: Any = None
     error_code: int = KafkaError._MSG_TIMED_OUT
+    #: poll() reports nothing (the broker has not answered yet); `release` or flush() does.
+    hold: bool = False
     produced: list[Produced] = field(default_factory=list)
     _pending: list[tuple[Any, Produced]] = field(default_factory=list)
 
@@ -113,10 +115,17 @@ class FakeProducer:
         return len(self._pending)
 
     def poll(self, timeout: float) -> int:
+        if self.hold:
+            return 0
         return self.flush(timeout)
 
     def flush(self, timeout: float) -> int:
-        pending, self._pending = self._pending, []
+        return self.release()
+
+    def release(self, which: Any = None) -> int:
+        """Report the pending records that `which` matches (all by default), in order."""
+        pending = [(c, r) for c, r in self._pending if which is None or which(r)]
+        self._pending = [(c, r) for c, r in self._pending if not (which is None or which(r))]
         for callback, record in pending:
             if self.fail_when is not None and self.fail_when(record):
                 callback(KafkaError(self.error_code), None)
@@ -124,4 +133,4 @@ class FakeProducer:
                 self.produced.append(record)
                 if callback:
                     callback(None, None)
-        return 0
+        return len(self._pending)

@@ -223,12 +223,14 @@ class WorkerProcess:
 
     env: dict[str, str]
     log_path: Path
+    #: Extra arguments of `run` (`--processes N`).
+    args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] = field(init=False)
 
     def start(self) -> WorkerProcess:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run"],
+            [sys.executable, "-m", "consumer", "run", *self.args],
             env=self.env,
             cwd=REPO,
             stdout=self._log,

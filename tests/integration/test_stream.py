@@ -7,6 +7,7 @@ import random
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
@@ -215,3 +216,39 @@ def test_a_member_joining_mid_stream_takes_over_without_loss_or_duplicates(
         code, _ = worker.terminate()
         assert code == 0
     assert "commit failed" not in first.log()
+
+
+def test_run_with_processes_starts_members_of_one_group(
+    bootstrap: str,
+    topics: Callable[..., Topics],
+    worker_env: Callable[..., dict[str, str]],
+    tmp_path: Path,
+) -> None:
+    """`run --processes 2`: two workers share the partitions; SIGTERM stops both cleanly."""
+    t = topics(partitions=4)
+    worker = WorkerProcess(worker_env(t), tmp_path / "processes.log", ("--processes", "2"))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.log().count('"partitions assigned"') < 2:
+            assert time.monotonic() < deadline, worker.log()[-3000:]
+            time.sleep(0.2)
+        stream = make_stream(seed=5)
+        sent = produce(bootstrap, t.input, stream)
+        n_bad = 8 * len(MALFORMED)
+        verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent) - n_bad)
+        dead = read_topic(bootstrap, t.dlq, 1, expect=n_bad)
+        check_exactly_once(t, sent, verdicts, dead)
+        code, _ = worker.terminate()
+    finally:
+        if worker.process.poll() is None:
+            worker.process.kill()
+    assert code == 0, worker.log()[-3000:]
+    stopped = [
+        orjson.loads(line)["records"]
+        for line in worker.log().splitlines()
+        if line.startswith("{") and orjson.loads(line).get("event") == "worker stopped"
+    ]
+    assert len(stopped) == 2 and all(count > 0 for count in stopped), stopped
+    assert sum(stopped) == len(sent)
+    assert committed_offsets(bootstrap, t.group, t.input, t.partitions) == partition_ends(sent)

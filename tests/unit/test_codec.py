@@ -138,3 +138,34 @@ def test_classify_dead_letter_carries_the_model_version() -> None:
     assert ("__classifier.errors.model.version", b"3.1") in out.headers
     assert ("__classifier.errors.stage", b"classify") in out.headers
     assert out.timestamp is None, "a record without a timestamp keeps none"
+
+
+def test_the_corpus_decodes_the_same_on_the_fast_path_and_the_contract() -> None:
+    from tests.corpus import MALFORMED, ODD_BUT_VALID
+
+    for value in [*MALFORMED.values(), *ODD_BUT_VALID.values()]:
+        record = msg(value)
+        assert decode(record, 10_000) == decode(record, 10_000, fast=False), value[:40]
+
+
+def test_a_usual_message_skips_the_pydantic_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the contract model was built for a usual message")
+
+    monkeypatch.setattr("consumer.codec.ContentMessage.model_validate", refuse)
+    value = orjson.dumps({"text": "hello", "id": "a1", "source": "s", "metadata": {"k": "v"}})
+    result = decode(msg(value), LIMIT)
+    assert isinstance(result, Decoded)
+    assert (result.text, result.id) == ("hello", "a1")
+
+
+def test_the_fast_path_bounds_follow_the_contract() -> None:
+    from annotated_types import MaxLen
+
+    from consumer import codec
+    from consumer.contracts import ContentMessage
+
+    bounds = [
+        m.max_length for m in ContentMessage.model_fields["id"].metadata if isinstance(m, MaxLen)
+    ]
+    assert bounds == [codec._MAX_ID_CHARS]

@@ -78,3 +78,33 @@ def test_message_shaped_json_is_accepted_exactly_when_the_contract_allows(messag
 @given(st.text(max_size=64), st.binary(max_size=64))
 def test_random_bytes_around_a_valid_message(prefix: str, suffix: bytes) -> None:
     check_one_outcome(prefix.encode() + b'{"text": "hello"}' + suffix)
+
+
+def both_paths(value: bytes | None, limit: int = LIMIT) -> tuple[object, object]:
+    record = FakeMessage(value, _key=b"k")
+    return decode(record, limit), decode(record, limit, fast=False)
+
+
+@given(messages)
+@settings(max_examples=800)
+def test_the_fast_path_agrees_with_the_contract_on_message_shaped_json(message: dict) -> None:
+    fast, reference = both_paths(json.dumps(message).encode())
+    assert fast == reference
+
+
+@given(json_values)
+@settings(max_examples=300)
+def test_the_fast_path_agrees_with_the_contract_on_any_json(value: object) -> None:
+    fast, reference = both_paths(json.dumps(value).encode())
+    assert fast == reference
+
+
+@given(
+    st.fixed_dictionaries(
+        {"text": st.text(alphabet=" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u2028\u3000ab")},
+        optional={"id": st.text(min_size=250, max_size=260)},
+    )
+)
+def test_the_fast_path_agrees_on_whitespace_and_length_bounds(message: dict) -> None:
+    fast, reference = both_paths(json.dumps(message).encode())
+    assert fast == reference

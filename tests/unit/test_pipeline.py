@@ -264,3 +264,77 @@ def test_predictions_follow_the_policy() -> None:
         Prediction("benign", 0.4, {"benign": 0.4, "malicious": 0.6}, "review"),
         Prediction("malicious", 0.8, {"benign": 0.2, "malicious": 0.8}, "block"),
     ]
+
+
+def verdict_offset(produced: object) -> int:
+    return int(orjson.loads(produced.value or b"")["source"]["offset"])  # type: ignore[attr-defined]
+
+
+def test_the_next_batch_is_produced_before_the_previous_one_is_acknowledged() -> None:
+    """No flush per batch: batch 2 goes out while batch 1 waits for its acknowledgements,
+    and each partition is committed only up to its first record not yet acknowledged."""
+    producer = FakeProducer(hold=True)
+    first = [record(i, text(f"a{i}")) for i in range(4)]
+    second = [record(i, text(f"b{i}")) for i in range(4, 8)]
+    worker, consumer, _ = make_worker([], producer)
+    worker.process(first)
+    worker.process(second)
+    assert len(producer) == 8, "both batches are in flight"
+    assert consumer.commits == []
+    # The broker acknowledges out of order: the second batch, then offsets 1..3 of the first.
+    producer.release(lambda p: verdict_offset(p) >= 4)
+    worker.process([])
+    worker._serve(0)
+    assert consumer.commits == []
+    producer.release(lambda p: verdict_offset(p) >= 1)
+    worker._serve(0)
+    assert consumer.commits == [], "offset 0 is still in flight"
+    producer.release()
+    worker._serve(0)
+    assert consumer.commits == [[("in", 0, 8)]]
+
+
+def test_a_failed_output_holds_its_partition_until_the_outputs_before_it_settle() -> None:
+    producer = FakeProducer(hold=True, fail_when=lambda p: p.key == b"k2")
+    batch = [record(i, text(f"m{i}")) for i in range(5)]
+    worker, consumer, _ = make_worker([], producer)
+    worker.process(batch)
+    producer.release(lambda p: p.key in (b"k2", b"k3", b"k4"))
+    worker._serve(0)
+    # Paused at once, but not rewound while offsets 0 and 1 are still in flight.
+    assert consumer.paused == {("in", 0)}
+    assert consumer.seeks == []
+    # A record of the held partition that was already fetched is not processed now.
+    assert worker.process([record(5, text("m5"))]).records == 0
+    producer.release()
+    worker._serve(0)
+    assert consumer.commits == [[("in", 0, 2)]]
+    assert consumer.seeks == [("in", 0, 2)]
+    assert worker._backoff[("in", 0)].attempts == 1
+
+
+def test_revoke_waits_for_outputs_in_flight_and_commits_them() -> None:
+    producer = FakeProducer(hold=True)
+    batch = [record(i, text("m")) for i in range(3)]
+    worker, consumer, _ = make_worker([], producer)
+    worker.process(batch)
+    assert consumer.commits == []
+    worker._on_revoke(consumer, [TopicPartition("in", 0)])
+    assert consumer.commits[-1] == [("in", 0, 3)]
+    assert ("in", 0) not in worker.assigned
+
+
+def test_a_replaced_producer_fails_what_it_still_held() -> None:
+    producer = FakeProducer(hold=True)
+    replacement = FakeProducer()
+    producers = iter([replacement])
+    worker, consumer, _ = make_worker([], producer)
+    worker._producer_factory = lambda **_: next(producers)
+    worker.process([record(i, text("m")) for i in range(3)])
+    # A broken producer: its outputs are never reported.
+    producer.flush = lambda timeout: len(producer)  # type: ignore[method-assign]
+    worker._producer_broken = True
+    worker._serve(0)
+    assert worker.producer is replacement
+    assert consumer.seeks == [("in", 0, 0)], "read again from the first unacknowledged"
+    assert consumer.commits == []

@@ -1,0 +1,115 @@
+"""Where a worker's time goes per record: the model alone, then the same texts through a
+worker in this process (real clients, the embedded broker), timed stage by stage.
+
+    .venv/bin/python bench/overhead.py [--messages 60000]
+
+The input is written before the worker starts; the first batch (group join, warm-up) is left
+out. Stages are timed by wrapping the worker's own functions, so the figures include the
+wrappers' cost (well under a microsecond a record). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import consumer.pipeline as pipeline  # noqa: E402
+from bench.stream import encode_inputs, load_texts, produce_all, topics_for  # noqa: E402
+from consumer.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker  # noqa: E402
+from consumer.clients import build_consumer, build_producer  # noqa: E402
+from consumer.model import load_model  # noqa: E402
+from consumer.settings import load_settings  # noqa: E402
+
+STAGES = {
+    "classify_isolating": "model + policy (classify thread)",
+    "decode": "decode and validate",
+    "verdict": "verdict JSON and record",
+    "_produce": "produce (with delivery slots)",
+    "_serve": "delivery reports, settle, commit",
+    "_observe_latency": "latency histogram",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=60_000)
+    args = parser.parse_args()
+    count = args.messages
+    texts, origin = load_texts(count, 11)
+    spent: dict[str, float] = defaultdict(float)
+
+    def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*a, **k)
+            finally:
+                spent[name] += time.perf_counter() - started
+
+        return wrapper
+
+    with EmbeddedBroker() as broker:
+        names = topics_for(broker.bootstrap_servers, 4)
+        produce_all(broker.bootstrap_servers, names["INPUT_TOPIC"], encode_inputs(texts))
+        os.environ.update(names, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers)
+        for prop, value in EMBEDDED_CLIENT_PROPERTIES.items():
+            os.environ["KAFKA_" + prop.replace(".", "_").upper()] = value
+        settings = load_settings()
+        classifier = load_model(settings.model_path)
+        batch = settings.batch_max_messages
+        classifier.estimator.predict_proba(texts[:batch])
+        started = time.perf_counter()
+        for start in range(0, count, batch):
+            classifier.estimator.predict_proba(texts[start : start + batch])
+        alone = (time.perf_counter() - started) / count
+
+        for name in ("classify_isolating", "decode", "verdict"):
+            setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+        worker = pipeline.Worker(
+            settings,
+            classifier,
+            lambda **cb: build_consumer(settings, **cb),
+            lambda **cb: build_producer(settings, **cb),
+        )
+        for name in ("_produce", "_serve", "_observe_latency"):
+            setattr(worker, name, timed(name, getattr(worker, name)))
+        gc.freeze()  # as `content-classifier run` does
+        thread = threading.Thread(target=worker.run)
+        thread.start()
+        while worker.totals.records == 0:
+            time.sleep(0.001)
+        first = worker.totals.records
+        spent.clear()
+        started = time.perf_counter()
+        while worker.totals.records < count:
+            time.sleep(0.001)
+        per_record = (time.perf_counter() - started) / (count - first)
+        worker.stop()
+        thread.join()
+
+    measured = count - first
+    print(f"{measured:,} records ({origin}); batch {batch}; one process\n")
+    print("| stage | microseconds a record |")
+    print("|---|---|")
+    print(f"| model alone: predict_proba, same texts and batch size | {alone * 1e6:.1f} |")
+    for name, label in STAGES.items():
+        print(f"| worker: {label} | {spent[name] / measured * 1e6:.1f} |")
+    other = per_record - sum(spent[name] for name in STAGES) / measured
+    print(f"| worker: everything else (consume, loop, thread hand-off) | {other * 1e6:.1f} |")
+    print(f"| worker: total, wall clock | {per_record * 1e6:.1f} |")
+    print(f"\nworker / model alone: {alone / per_record:.2f} x")
+
+
+if __name__ == "__main__":
+    main()
