@@ -411,7 +411,7 @@ class Worker:
         try:
             for out in outputs:
                 source = out.source
-                key = (str(source.topic()), int(source.partition() or 0))
+                key = _key(source)
                 if key not in assigned:
                     continue
                 out.slot = acks.slot(key, int(source.offset() or 0))
