@@ -1,7 +1,9 @@
-"""The two baselines of bench/stream.py, run as processes with the worker's settings:
+"""The two baselines of bench/stream.py, run as processes with the worker's settings and its
+librdkafka configuration (`consumer.clients`):
 
-- `passthrough`: consume a batch, produce the same bytes, wait for acknowledgements, commit;
-  no model (what the broker and client allow at all).
+- `passthrough`: consume a batch (BATCH_MAX_MESSAGES, BATCH_MAX_WAIT_MS), produce the same
+  bytes, wait for acknowledgements, commit; no model (what the broker and client allow at
+  all, and the broker's own share of the end-to-end latency).
 - `per-message`: poll one record, predict one, produce, commit: the consumer people write
   by hand.
 """
@@ -15,6 +17,7 @@ import threading
 import orjson
 from confluent_kafka import Consumer, Producer
 
+from consumer.clients import consumer_config, producer_config
 from consumer.model import load_model
 from consumer.settings import load_settings
 
@@ -23,29 +26,22 @@ def main(kind: str) -> None:
     settings = load_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    common = settings.common_client_config()
-    consumer = Consumer(
-        {
-            **common,
-            "group.id": settings.group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
+    # `commit()` without offsets commits what was consumed: offsets are stored as consumed.
+    consumer = Consumer({**consumer_config(settings), "enable.auto.offset.store": True})
+    producer = Producer(producer_config(settings))
+    # The benchmark starts its clock once the group has assigned the partitions.
+    consumer.subscribe(
+        [settings.input_topic],
+        on_assign=lambda _consumer, _partitions: print("partitions assigned", flush=True),
     )
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap_servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 5,
-        }
-    )
-    consumer.subscribe([settings.input_topic])
+    wait_s = settings.batch_max_wait_ms / 1000
     try:
         if kind == "passthrough":
             while not stop.is_set():
                 batch = [
-                    m for m in consumer.consume(settings.batch_max_messages, 0.05) if not m.error()
+                    m
+                    for m in consumer.consume(settings.batch_max_messages, wait_s)
+                    if not m.error()
                 ]
                 if not batch:
                     continue

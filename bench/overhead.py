@@ -24,17 +24,22 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from confluent_kafka import Consumer  # noqa: E402
+
 import consumer.pipeline as pipeline  # noqa: E402
 from bench.stream import encode_inputs, load_texts, produce_all, topics_for  # noqa: E402
+from consumer import clients  # noqa: E402
 from consumer.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker  # noqa: E402
 from consumer.clients import build_consumer, build_producer  # noqa: E402
 from consumer.model import load_model  # noqa: E402
 from consumer.settings import load_settings  # noqa: E402
 
 STAGES = {
+    "consume": "consume (librdkafka hands over the records)",
     "classify_isolating": "model + policy (classify thread)",
+    "handoff": "hand-off to the classify thread and back",
     "decode": "decode and validate",
-    "verdict": "verdict JSON and record",
+    "verdict_values": "verdict JSON",
     "_produce": "produce (with delivery slots)",
     "_serve": "delivery reports, settle, commit",
     "_observe_latency": "latency histogram",
@@ -74,16 +79,22 @@ def main() -> None:
             classifier.estimator.predict_proba(texts[start : start + batch])
         alone = (time.perf_counter() - started) / count
 
-        for name in ("classify_isolating", "decode", "verdict"):
+        for name in ("classify_isolating", "decode", "verdict_values"):
             setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+
+        class TimedConsumer(Consumer):
+            consume = timed("consume", Consumer.consume)
+
+        clients.Consumer = TimedConsumer  # type: ignore[misc]
         worker = pipeline.Worker(
             settings,
             classifier,
             lambda **cb: build_consumer(settings, **cb),
             lambda **cb: build_producer(settings, **cb),
         )
-        for name in ("_produce", "_serve", "_observe_latency"):
+        for name in ("_produce", "_serve", "_observe_latency", "_classify"):
             setattr(worker, name, timed(name, getattr(worker, name)))
+
         gc.freeze()  # as `content-classifier run` does
         thread = threading.Thread(target=worker.run)
         thread.start()
@@ -99,6 +110,7 @@ def main() -> None:
         thread.join()
 
     measured = count - first
+    spent["handoff"] = spent["_classify"] - spent["classify_isolating"]
     print(f"{measured:,} records ({origin}); batch {batch}; one process\n")
     print("| stage | microseconds a record |")
     print("|---|---|")

@@ -16,7 +16,12 @@ same texts in batches of BATCH_MAX_MESSAGES in a process of its own.
 The latency phase runs one worker with the default settings while the input arrives at half
 of the 1-process rate, for `--soak-seconds`: end-to-end latency is each verdict's timestamp
 minus the time its input was produced (carried in the input's id), and the worker's RSS is
-sampled every 10 s (RSS flat over a 10-minute run is a target). Prints markdown tables.
+sampled every 10 s (RSS flat over a 10-minute run is a target). The passthrough then runs the
+same way (same rate, same time, the worker's client settings), which gives the latency the
+broker itself adds. Each of the two gets a fresh broker, and the outputs are read after the
+input stops, so that reading them does not load the broker during the measurement (the
+embedded broker's fetches cost more the more batches a partition holds). Prints markdown
+tables.
 """
 
 from __future__ import annotations
@@ -29,7 +34,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from array import array
@@ -343,6 +347,7 @@ class Soak:
 
 
 def soak(
+    command: list[str],
     env: dict[str, str],
     bootstrap: str,
     texts: list[str],
@@ -356,17 +361,15 @@ def soak(
     names = topics_for(bootstrap, partitions)
     env = {**env, **names}
     with log_path.open("ab") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run"], env=env, cwd=REPO, stdout=log, stderr=log
-        )
+        worker = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
     result = Soak(round(rate), seconds)
     delays = array("d")
     sent_at = array("q")
-    done = threading.Event()
 
     def read() -> None:
         reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
-        while not done.is_set() or result.received < result.sent:
+        give_up = time.monotonic() + 120
+        while result.received < result.sent and time.monotonic() < give_up:
             for message in reader.consume(10_000, 0.2):
                 if message.error():
                     continue
@@ -374,19 +377,14 @@ def soak(
                 delays.append(message.timestamp()[1] - sent_ms)
                 sent_at.append(sent_ms)
                 result.received += 1
-            if done.is_set() and time.monotonic() > give_up:
-                break
         reader.close()
 
-    give_up = float("inf")
-    reader_thread = threading.Thread(target=read, daemon=True)
     producer = Producer(
         {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
     )
     try:
         while "partitions assigned" not in log_path.read_text(errors="replace"):
             time.sleep(0.2)
-        reader_thread.start()
         other.start([worker.pid])
         values = [orjson.dumps({"text": t})[1:] for t in texts[:20_000]]  # b'"text":...}'
         started = time.monotonic()
@@ -409,12 +407,9 @@ def soak(
         result.other_cores = round(other.seconds([worker.pid]) / (time.monotonic() - started), 2)
         producer.flush(30)
         result.sent = number
-        give_up = time.monotonic() + 60
-        done.set()
-        reader_thread.join(90)
         result.peak_rss_mb = round(memory_mb(worker.pid, "VmHWM"), 1)
+        read()  # the worker catches up meanwhile; its verdicts' timestamps are what counts
     finally:
-        done.set()
         stop(worker)
     ordered = sorted(delays)
     if sent_at:
@@ -457,6 +452,7 @@ def machine() -> str:
 def report(
     results: list[Result],
     latency: Soak,
+    floor: Soak,
     batch: int,
     wait_ms: int,
     args: argparse.Namespace,
@@ -505,10 +501,17 @@ def report(
         f"{latency.other_cores:.2f} cores busy on average; RSS (MB) every 10 s: "
         + ", ".join(f"{mb:.0f}" for mb in rss),
         "",
-        "| input sent during (s) | p50 ms | p99 ms |",
-        "|---|---|---|",
+        f"The passthrough at the same rate (the broker's own latency, on a fresh broker): "
+        f"{floor.received:,} of {floor.sent:,} records; p50 {floor.p50_ms:.0f} ms, "
+        f"p99 {floor.p99_ms:.0f} ms, max {floor.max_ms:.0f} ms.",
+        "",
+        "| input sent during (s) | worker p50 ms | worker p99 ms | passthrough p50 ms "
+        "| passthrough p99 ms |",
+        "|---|---|---|---|---|",
         *(
-            f"| {start}-{start + args.window_seconds:.0f} | {p50:.0f} | {p99:.0f} |"
+            f"| {start}-{start + args.window_seconds:.0f} | {p50:.0f} | {p99:.0f} | "
+            + " | ".join(f"{v:.0f}" for w in floor.windows if w[0] == start for v in w[1:])
+            + " |"
             for start, p50, p99 in latency.windows
         ),
         "",
@@ -561,7 +564,8 @@ def main() -> None:
     parser.add_argument("--log-dir", help="keep the processes' logs here (default: discarded)")
     parser.add_argument(
         "--only",
-        help="comma-separated scenarios: model,passthrough,worker1,workerN,permessage,soak",
+        help="comma-separated scenarios: "
+        "model,passthrough,worker1,workerN,permessage,soak,soakfloor",
     )
     args = parser.parse_args()
 
@@ -574,7 +578,7 @@ def main() -> None:
     cores = os.cpu_count() or 2
     only = set(args.only.split(",")) if args.only else None
     results: list[Result] = []
-    latency = Soak(0, 0)
+    latency = floor = Soak(0, 0)
     with (
         tempfile.TemporaryDirectory() as tmp,
         EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
@@ -642,30 +646,47 @@ def main() -> None:
                 )
             )
             print(results[-1], file=sys.stderr, flush=True)
-        if only is None or "soak" in only:
-            one = next((r.rate for r in results if r.scenario == "worker, 1 process"), 0)
-            one = 2 * args.soak_rate if args.soak_rate else one
-            latency = soak(
-                env,
-                bootstrap,
-                texts,
-                args.partitions,
-                one / 2,
-                args.soak_seconds,
-                logs / "soak.log",
-                OtherLoad(broker_pid),
-                args.window_seconds,
-            )
-            print(latency, file=sys.stderr, flush=True)
+        one = next((r.rate for r in results if r.scenario == "worker, 1 process"), 0)
+        rate = args.soak_rate if args.soak_rate else one / 2
+        soaks = [
+            ("soak", run, "soak.log"),
+            ("soakfloor", [*baseline, "passthrough"], "soak-passthrough.log"),
+        ]
+        measured: dict[str, Soak] = {}
+        for key, command, log_name in soaks:
+            if only is not None and key not in only:
+                continue
+            # A fresh broker each: the embedded broker slows down as its log grows.
+            with EmbeddedBroker(log_path=Path(tmp) / f"broker-{key}.log") as fresh:
+                env["KAFKA_BOOTSTRAP_SERVERS"] = fresh.bootstrap_servers
+                measured[key] = soak(
+                    command,
+                    env,
+                    fresh.bootstrap_servers,
+                    texts,
+                    args.partitions,
+                    rate,
+                    args.soak_seconds,
+                    logs / log_name,
+                    OtherLoad(fresh.pid or 0),
+                    args.window_seconds,
+                )
+            print(key, measured[key], file=sys.stderr, flush=True)
+        latency = measured.get("soak", latency)
+        floor = measured.get("soakfloor", floor)
     if args.json:
         Path(args.json).write_bytes(
             orjson.dumps(
-                {"results": [asdict(r) for r in results], "latency": asdict(latency)},
+                {
+                    "results": [asdict(r) for r in results],
+                    "latency": asdict(latency),
+                    "passthrough_latency": asdict(floor),
+                },
                 option=orjson.OPT_INDENT_2,
             )
         )
     if only is None:
-        print(report(results, latency, batch, wait_ms, args, origin))
+        print(report(results, latency, floor, batch, wait_ms, args, origin))
 
 
 if __name__ == "__main__":

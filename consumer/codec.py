@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
-from consumer.acks import Slot
+from consumer.acks import Batch
 from consumer.contracts import (
     MAX_TEXT_CHARS_CONTEXT,
     ContentMessage,
@@ -35,6 +35,8 @@ __all__ = [
     "reduced_dead_letter",
     "rfc3339_now",
     "verdict",
+    "verdict_record",
+    "verdict_values",
 ]
 
 Headers = list[tuple[str, bytes | None]]
@@ -81,8 +83,8 @@ class OutRecord:
     reduced: bool = False
     #: For metrics once acknowledged: ("verdict", label) or ("dead_letter", stage).
     kind: tuple[str, str] = ("", "")
-    #: Settled by the delivery report; it decides when the source offset may be committed.
-    slot: Slot | None = None
+    #: The batch whose count of outputs in flight its delivery report settles.
+    batch: Batch | None = None
 
 
 def record_id(record: KafkaRecord) -> str:
@@ -179,6 +181,42 @@ def rfc3339_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def verdict_values(
+    classified: Sequence[tuple[Decoded, Prediction]], model: dict[str, str], classified_at: str
+) -> list[tuple[KafkaRecord, bytes, bytes, str]]:
+    """(input record, key, value, label) of each verdict: the worker's per-record hot path,
+    so a plain tuple per record and one `orjson.dumps` (an `OutRecord` per record cost as
+    much again). The key is the input's key, or its id when it has none."""
+    dumps = orjson.dumps
+    out = []
+    for item, prediction in classified:
+        record = item.record
+        key = record.key()
+        value = {
+            "id": item.id,
+            "label": prediction.label,
+            "score": prediction.score,
+            "scores": prediction.scores,
+            "action": prediction.action,
+            "model": model,
+            "source": {
+                "topic": record.topic(),
+                "partition": record.partition(),
+                "offset": record.offset(),
+            },
+            "classified_at": classified_at,
+        }
+        out.append(
+            (
+                record,
+                key if key is not None else item.id.encode(),
+                dumps(value),
+                prediction.label,
+            )
+        )
+    return out
+
+
 def verdict(
     item: Decoded,
     prediction: Prediction,
@@ -186,30 +224,26 @@ def verdict(
     output_topic: str,
     classified_at: str,
 ) -> OutRecord:
-    record = item.record
-    value = {
-        "id": item.id,
-        "label": prediction.label,
-        "score": prediction.score,
-        "scores": prediction.scores,
-        "action": prediction.action,
-        "model": model,
-        "source": {
-            "topic": record.topic(),
-            "partition": record.partition(),
-            "offset": record.offset(),
-        },
-        "classified_at": classified_at,
-    }
-    key = record.key()
+    """One verdict record (the worker encodes a batch at a time: `verdict_values`)."""
+    [produced] = verdict_values([(item, prediction)], model, classified_at)
+    return verdict_record(produced, output_topic)
+
+
+def verdict_record(
+    produced: tuple[KafkaRecord, bytes, bytes, str], output_topic: str, batch: Batch | None = None
+) -> OutRecord:
+    """The `OutRecord` of one of `verdict_values`' verdicts (made only where one is needed:
+    a verdict that failed, or one sent alone)."""
+    record, key, value, label = produced
     return OutRecord(
         topic=output_topic,
-        key=key if key is not None else item.id.encode(),
-        value=orjson.dumps(value),
+        key=key,
+        value=value,
         headers=None,
         timestamp=None,
         source=record,
-        kind=("verdict", prediction.label),
+        kind=("verdict", label),
+        batch=batch,
     )
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import platform
 import time
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -27,26 +27,26 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 _BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
 
-def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+def observe_many(histogram: Histogram, values: Sequence[float] | np.ndarray) -> None:
     """`histogram.observe(v)` for every value, with one update per bucket instead of one per
-    value (per-record latency of a whole batch). Falls back to `observe` if prometheus_client
-    ever lays out its histogram differently (a unit test compares both)."""
-    if not values:
+    value (per-record latency of a whole batch), counted by numpy. Falls back to `observe` if
+    prometheus_client ever lays out its histogram differently (a unit test compares both)."""
+    if len(values) == 0:
         return
     bounds = getattr(histogram, "_upper_bounds", None)
     buckets = getattr(histogram, "_buckets", None)
     total = getattr(histogram, "_sum", None)
     if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
         for value in values:
-            histogram.observe(value)
+            histogram.observe(float(value))
         return
-    counts = [0] * len(bounds)
-    for value in values:
-        counts[bisect_left(bounds, value)] += 1
-    for bucket, count in zip(buckets, counts, strict=True):
+    array = np.asarray(values, dtype=np.float64)
+    # A value v counts in the first bucket whose upper bound is >= v, as `observe` does.
+    counts = np.bincount(np.searchsorted(bounds, array, side="left"), minlength=len(bounds))
+    for bucket, count in zip(buckets, counts.tolist(), strict=True):
         if count:
             bucket.inc(count)
-    total.inc(sum(values))
+    total.inc(float(array.sum()))
 
 
 class Metrics:

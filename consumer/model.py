@@ -136,6 +136,10 @@ class Classifier:
                 f"predict_proba returned shape {proba.shape}, "
                 f"expected ({len(texts)}, {len(self.labels)})"
             )
+        if not np.isfinite(proba).all():
+            # A verdict's scores are probabilities; NaN is no answer (the batch is split and
+            # the records it comes from are dead-lettered at stage classify).
+            raise ValueError("predict_proba returned values that are not finite numbers")
         proba = np.clip(np.round(proba, 6), 0.0, 1.0)
         labels = self.labels
         policy = self.policy

@@ -2,8 +2,9 @@
 
 The worker does not wait for a batch's acknowledgements before taking the next batch: while
 the model classifies batch N+1, the broker acknowledges the outputs of batch N. Delivery
-reports settle per-record slots (`consumer.acks`), and each partition is committed up to its
-highest contiguous acknowledged record. So offsets are committed only for records whose
+reports settle their batch (`consumer.acks`: one shared callback per batch, a failure names
+its record), and each partition is committed up to its highest record whose output and every
+earlier one is acknowledged. So offsets are committed only for records whose
 verdict or dead letter the broker has acknowledged, and never past the first record of a
 partition that is not: a partition with a failed output is paused, rewound to that record
 once its other outputs are settled, and tried again after a backoff, while the other
@@ -20,6 +21,7 @@ import gc
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -27,9 +29,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
+import numpy as np
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from consumer.acks import AckTracker
+from consumer.acks import AckTracker, Batch
 from consumer.codec import (
     Decoded,
     Failure,
@@ -39,7 +42,8 @@ from consumer.codec import (
     decode,
     reduced_dead_letter,
     rfc3339_now,
-    verdict,
+    verdict_record,
+    verdict_values,
 )
 from consumer.contracts import Stage
 from consumer.health import Health
@@ -60,6 +64,8 @@ __all__ = [
 log = get_logger(__name__)
 
 TopicPartitionKey = tuple[str, int]
+#: (input record, key, value, label) of a verdict to produce.
+VerdictRecord = tuple[KafkaRecord, bytes, bytes, str]
 Classified = tuple[list[tuple[Decoded, Prediction]], list[tuple[Decoded, BaseException]]]
 
 #: Errors after which producing the same record again can never succeed.
@@ -196,8 +202,6 @@ class Worker:
         self._acks = AckTracker()
         #: Outputs the broker rejected for good, to replace by reduced dead letters.
         self._rejected: list[tuple[OutRecord, KafkaError]] = []
-        #: Acknowledged outputs by kind, added to the metrics once per turn.
-        self._acked_kinds: dict[tuple[str, str], int] = {}
         self.assigned: set[TopicPartitionKey] = set()
         self.totals = BatchResult()
         self.delivery_failures = 0
@@ -291,13 +295,21 @@ class Worker:
         """Classify one micro-batch and produce its outputs; then serve the delivery reports
         that have arrived (of this batch or earlier ones) and commit what they settle."""
         inputs: list[KafkaRecord] = []
+        #: Per partition: its first and last offset in this batch.
+        spans: dict[TopicPartitionKey, list[int]] = {}
         held = self._rewind_pending()
         for record in records:
             error = record.error()
             if error is None:
-                if held and _key(record) in held:
+                key = (record.topic(), record.partition())
+                if held and key in held:
                     continue  # read again from the rewind point
                 inputs.append(record)
+                span = spans.get(key)
+                if span is None:
+                    spans[key] = [record.offset(), record.offset()]
+                else:
+                    span[1] = record.offset()
             elif error.code() != KafkaError._PARTITION_EOF:
                 self._on_consume_error(error)
         result = BatchResult(records=len(inputs))
@@ -319,22 +331,14 @@ class Worker:
             else:
                 failures.append(item)  # type: ignore[arg-type]
         classified, poisoned = self._classify(good)
-        outputs: list[OutRecord] = []
-        labels = result.labels
-        model_ref, output_topic = self._model_ref, settings.output_topic
-        for item, prediction in classified:
-            outputs.append(verdict(item, prediction, model_ref, output_topic, now))
-            labels[prediction.label] = labels.get(prediction.label, 0) + 1
+        verdicts = verdict_values(classified, self._model_ref, now)
+        result.labels.update(Counter([produced[3] for produced in verdicts]))
         for item, exc in poisoned:
             failures.append(Failure(item.record, Stage.CLASSIFY, type(exc).__name__, str(exc)))
-        if failures:
-            for failure in failures:
-                outputs.append(self._dead_letter(failure, now))
-            # Keep each partition's outputs in input order (verdict order follows the input).
-            outputs.sort(key=lambda out: (out.source.partition(), out.source.offset()))
+        dead_letters = [self._dead_letter(failure, now) for failure in failures]
         self._observe_latency(classified)
         undelivered_before = self._undelivered
-        self._produce(outputs)
+        self._produce(verdicts, dead_letters, spans)
         result.verdicts = len(classified)
         result.dead_letters = len(failures)
         self._serve(0)
@@ -344,12 +348,16 @@ class Worker:
         return result
 
     def _observe_latency(self, classified: list[tuple[Decoded, Prediction]]) -> None:
-        now_ms = time.time() * 1000
-        latencies = []
-        for item, _ in classified:
-            kind, timestamp = item.record.timestamp()
-            if kind != 0 and timestamp > 0:
-                latencies.append(max(0.0, (now_ms - timestamp) / 1000))
+        """Each record's time from its timestamp (CreateTime or LogAppendTime) to now."""
+        if not classified:
+            return
+        stamps = np.fromiter(
+            (item.record.timestamp()[1] for item, _ in classified),
+            dtype=np.float64,
+            count=len(classified),
+        )
+        stamps = stamps[stamps > 0]  # -1: the record has no timestamp
+        latencies = np.maximum(0.0, (time.time() * 1000 - stamps) / 1000)
         observe_many(self.metrics.end_to_end_latency, latencies)
 
     def _dead_letter(self, failure: Failure, now: str) -> OutRecord:
@@ -401,23 +409,74 @@ class Worker:
 
     # -- delivery ----------------------------------------------------------------------
 
-    def _produce(self, outputs: Sequence[OutRecord]) -> None:
+    def _produce(
+        self,
+        verdicts: list[VerdictRecord],
+        dead_letters: list[OutRecord],
+        spans: dict[TopicPartitionKey, list[int]],
+    ) -> None:
         """Produce the outputs of partitions still assigned (the new owner of a partition
-        revoked or lost meanwhile redoes its records), each with a slot that its delivery
-        report settles."""
+        revoked or lost meanwhile redoes its records) as one batch in flight: the verdicts,
+        in input order, share the batch's delivery callback; dead letters (rare) have their
+        own."""
         assigned = self.assigned
         acks = self._acks
-        report = self._report
+        batch = acks.begin()
+        live = [key for key in spans if key in assigned]
+        if len(live) < len(spans):
+            verdicts = [v for v in verdicts if _key(v[0]) in assigned]
+            dead_letters = [out for out in dead_letters if _key(out.source) in assigned]
+        for key in live:
+            first, last = spans[key]
+            acks.add_part(batch, key, first, last)
+        kinds = batch.kinds
+        for label, count in Counter([produced[3] for produced in verdicts]).items():
+            kinds["verdict", label] = count
+        for out in dead_letters:
+            kinds[out.kind] = kinds.get(out.kind, 0) + 1
+        batch.verdicts = verdicts
+        batch.pending = len(verdicts) + len(dead_letters)
         try:
-            for out in outputs:
-                source = out.source
-                key = _key(source)
-                if key not in assigned:
-                    continue
-                out.slot = acks.slot(key, int(source.offset() or 0))
-                self._send(out, partial(report, out))
+            if dead_letters:
+                self._produce_in_order(batch, verdicts, dead_letters)
+            else:
+                self._produce_verdicts(batch, verdicts)
         finally:
             self._end_keep_alive()
+
+    def _produce_verdicts(self, batch: Batch, verdicts: Sequence[VerdictRecord]) -> None:
+        """The hot path: one `produce` call per verdict, all with the batch's callback."""
+        produce, topic, report = self.producer.produce, self.settings.output_topic, batch.report
+        for produced in verdicts:
+            try:
+                produce(topic, key=produced[1], value=produced[2], on_delivery=report)
+            except BufferError:
+                self._send(self._verdict_out(batch, produced), report)
+                produce = self.producer.produce  # replaced if it broke meanwhile
+            except KafkaException as exc:
+                self._failed(self._verdict_out(batch, produced), exc.args[0])
+
+    def _produce_in_order(
+        self, batch: Batch, verdicts: list[VerdictRecord], dead_letters: list[OutRecord]
+    ) -> None:
+        """Verdicts and dead letters of a batch with failures, in input order per partition."""
+        outputs: list[tuple[int, int, VerdictRecord | None, OutRecord | None]] = [
+            (int(v[0].partition() or 0), int(v[0].offset() or 0), v, None) for v in verdicts
+        ]
+        outputs.extend(
+            (int(out.source.partition() or 0), int(out.source.offset() or 0), None, out)
+            for out in dead_letters
+        )
+        outputs.sort(key=lambda output: (output[0], output[1]))
+        for _, _, produced, out in outputs:
+            if produced is not None:
+                self._produce_verdicts(batch, (produced,))
+            elif out is not None:
+                out.batch = batch
+                self._send(out, partial(self._report, out))
+
+    def _verdict_out(self, batch: Batch, produced: VerdictRecord) -> OutRecord:
+        return verdict_record(produced, self.settings.output_topic, batch)
 
     def _send(self, out: OutRecord, on_delivery: Callable[[KafkaError | None, Any], None]) -> None:
         kwargs: dict[str, Any] = {"key": out.key, "value": out.value, "on_delivery": on_delivery}
@@ -438,14 +497,35 @@ class Worker:
                 return
 
     def _report(self, out: OutRecord, error: KafkaError | None, _message: Any) -> None:
-        """A delivery report (served by `producer.poll` or `flush` on this thread)."""
+        """The delivery report of a dead letter (served by `producer.poll` or `flush` on this
+        thread); verdicts report to their batch (`Batch.report`)."""
         if error is None:
-            if out.slot is not None:
-                out.slot.ack()
-            kinds = self._acked_kinds
-            kinds[out.kind] = kinds.get(out.kind, 0) + 1
+            if out.batch is not None:
+                out.batch.pending -= 1
         else:
             self._failed(out, error)
+
+    def _serve_failed_verdicts(self) -> None:
+        """Failed delivery reports of verdicts: find each one's record by its value."""
+        errors = self._acks.errors
+        while errors:
+            batch, error, message = errors.pop(0)
+            if batch.abandoned:
+                continue
+            produced = batch.verdict_of(message.value() if message is not None else None)
+            if produced is not None:
+                self._failed(self._verdict_out(batch, produced), error)
+                continue
+            # Not found (no message to match): every record of the batch is done again.
+            log.error("delivery failed", error=error.str(), output_topic=self.settings.output_topic)
+            self.delivery_failures += 1
+            self.metrics.delivery_failures.labels(str(is_permanent(error)).lower()).inc()
+            self._undelivered += 1
+            batch.pending -= 1
+            for track in self._acks.tracks():
+                for part in track.parts:
+                    if part.batch is batch:
+                        self._acks.fail(track.key, part.first)
 
     def _failed(self, out: OutRecord, error: KafkaError) -> None:
         self.delivery_failures += 1
@@ -463,16 +543,20 @@ class Worker:
             permanent=is_permanent(error),
         )
         if is_permanent(error) and not out.reduced:
-            # Its slot stays open until the reduced dead letter that replaces it is settled.
+            # Its batch stays unsettled until the reduced dead letter that replaces it is.
             self._rejected.append((out, error))
-        else:
-            self._undelivered += 1
-            if out.slot is not None:
-                out.slot.fail()
+            return
+        self._undelivered += 1
+        batch = out.batch
+        if batch is not None and not batch.abandoned:
+            batch.pending -= 1
+            batch.kinds[out.kind] = batch.kinds.get(out.kind, 0) - 1
+            self._acks.fail(_key(out.source), int(out.source.offset() or 0))
 
     def _serve(self, timeout: float) -> None:
         """Serve delivery reports, replace what the broker rejected for good, commit."""
         self.producer.poll(timeout)
+        self._serve_failed_verdicts()
         while self._rejected:
             rejected, self._rejected = self._rejected, []
             now = rfc3339_now()
@@ -486,9 +570,14 @@ class Worker:
                     now,
                     self.classifier.version,
                 )
-                replacement.slot = out.slot
+                batch = replacement.batch = out.batch
+                if batch is not None:
+                    kinds = batch.kinds
+                    kinds[out.kind] = kinds.get(out.kind, 0) - 1
+                    kinds[replacement.kind] = kinds.get(replacement.kind, 0) + 1
                 self._send(replacement, partial(self._report, replacement))
             self.producer.poll(0)
+            self._serve_failed_verdicts()
         if self._producer_broken:
             self._replace_producer()
         self._settle()
@@ -526,15 +615,18 @@ class Worker:
         self._serve(0)
 
     def _flush_counts(self) -> None:
-        if not self._acked_kinds:
-            return
-        kinds, self._acked_kinds = self._acked_kinds, {}
+        """Count the outputs of the batches settled since the last turn."""
         metrics = self.metrics
-        for (kind, value), count in kinds.items():
-            if kind == "verdict":
-                metrics.verdicts.labels(value).inc(count)
-            elif kind == "dead_letter":
-                metrics.dead_letters.labels(value).inc(count)
+        for batch in self._acks.settled_batches():
+            if batch.abandoned:
+                continue  # unknown which were acknowledged: their records are done again
+            for (kind, value), count in batch.kinds.items():
+                if count <= 0:
+                    continue
+                if kind == "verdict":
+                    metrics.verdicts.labels(value).inc(count)
+                elif kind == "dead_letter":
+                    metrics.dead_letters.labels(value).inc(count)
 
     def _replace_producer(self) -> None:
         """An idempotent producer that hit a fatal error (after message timeouts the broker

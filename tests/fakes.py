@@ -127,10 +127,12 @@ class FakeProducer:
         pending = [(c, r) for c, r in self._pending if which is None or which(r)]
         self._pending = [(c, r) for c, r in self._pending if not (which is None or which(r))]
         for callback, record in pending:
+            # Like librdkafka's report: the message as produced (no offset on failure).
+            message = FakeMessage(record.value, record.key, record.topic, 0, -1, record.headers)
             if self.fail_when is not None and self.fail_when(record):
-                callback(KafkaError(self.error_code), None)
+                callback(KafkaError(self.error_code), message)
             else:
                 self.produced.append(record)
                 if callback:
-                    callback(None, None)
+                    callback(None, message)
         return len(self._pending)

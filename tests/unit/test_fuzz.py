@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.codec import Decoded, Failure, dead_letter, decode
-from consumer.contracts import ContentMessage
+from consumer.codec import Decoded, Failure, dead_letter, decode, verdict_values
+from consumer.contracts import ContentMessage, Verdict
+from consumer.model import Prediction
 from tests.fakes import FakeMessage
 
 LIMIT = 200
@@ -108,3 +110,56 @@ def test_the_fast_path_agrees_with_the_contract_on_any_json(value: object) -> No
 def test_the_fast_path_agrees_on_whitespace_and_length_bounds(message: dict) -> None:
     fast, reference = both_paths(json.dumps(message).encode())
     assert fast == reference
+
+
+labels_strategy = st.lists(st.text(max_size=12), min_size=2, max_size=4, unique=True)
+probabilities = st.floats(min_value=0.0, max_value=1.0).map(lambda p: round(p, 6))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    labels=labels_strategy,
+    data=st.data(),
+    ident=st.text(max_size=40),
+    topic=st.text(min_size=1, max_size=20),
+    name=st.text(max_size=10),
+    version=st.text(max_size=10),
+    partition=st.integers(0, 2**31 - 1),
+    offset=st.integers(0, 2**63 - 1),
+    action=st.one_of(st.none(), st.sampled_from(["allow", "review", "block", "50%"])),
+)
+def test_verdict_values_hold_the_fields_and_the_contract(
+    labels: list[str],
+    data: st.DataObject,
+    ident: str,
+    topic: str,
+    name: str,
+    version: str,
+    partition: int,
+    offset: int,
+    action: str | None,
+) -> None:
+    """Any id, label, model name or topic (JSON escapes, any Unicode) and any probability
+    gives a verdict with exactly those fields that the contract accepts."""
+    scores = {label: data.draw(probabilities) for label in labels}
+    label = data.draw(st.sampled_from(labels))
+    prediction = Prediction(label, scores[label], scores, action)
+    model = {"name": name, "version": version}
+    record = FakeMessage(b"{}", _topic=topic, _partition=partition, _offset=offset)
+    at = "2026-12-01T00:00:00.123Z"
+    [(source, key, value, produced_label)] = verdict_values(
+        [(Decoded(record, "text", ident), prediction)], model, at
+    )
+    expected = {
+        "id": ident,
+        "label": label,
+        "score": scores[label],
+        "scores": scores,
+        "action": action,
+        "model": model,
+        "source": {"topic": topic, "partition": partition, "offset": offset},
+        "classified_at": at,
+    }
+    assert orjson.loads(value) == expected
+    assert (source, key, produced_label) == (record, ident.encode(), label)
+    Verdict.model_validate_json(value)

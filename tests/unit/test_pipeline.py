@@ -130,6 +130,29 @@ def test_a_poison_record_is_isolated_and_dead_lettered_at_classify() -> None:
     assert consumer.commits == [[("in", 0, 16)]]
 
 
+def test_a_model_answer_that_is_not_a_number_is_dead_lettered_not_published() -> None:
+    """A verdict's scores are probabilities: a NaN from the model is no verdict."""
+
+    class NanModel(PoisonModel):
+        def predict_proba(self, texts: Sequence[str]) -> list[list[float]]:
+            rows = super().predict_proba(texts)
+            nan = [float("nan")] * 2
+            return [nan if "nan" in t else r for t, r in zip(texts, rows, strict=True)]
+
+    batch = [record(i, text("nan please" if i == 2 else f"fine {i}")) for i in range(4)]
+    worker, consumer, producer = make_worker([batch])
+    worker.classifier = Classifier("fake", "1", ("benign", "malicious"), Policy(), NanModel())
+    assert (worker.process(batch).verdicts, worker.totals.dead_letters) == (3, 1)
+    [dead] = [p for p in producer.produced if p.topic == "content.dlq"]
+    headers = dict(dead.headers or [])
+    assert headers["__classifier.errors.stage"] == b"classify"
+    assert b"not finite" in (headers["__classifier.errors.exception.message"] or b"")
+    verdicts = [orjson.loads(p.value or b"") for p in producer.produced if p is not dead]
+    assert [v["source"]["offset"] for v in verdicts] == [0, 1, 3]
+    assert all(0 <= score <= 1 for v in verdicts for score in v["scores"].values())
+    assert consumer.commits == [[("in", 0, 4)]]
+
+
 def test_isolation_costs_logarithmic_calls() -> None:
     model = PoisonModel()
     items = [Decoded(FakeMessage(b""), POISON if i == 100 else "ok", str(i)) for i in range(256)]
