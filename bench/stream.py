@@ -62,6 +62,8 @@ class Result:
     notes: list[str] = field(default_factory=list)
     #: CPU seconds other users of the machine spent during the measured span.
     other_cpu_seconds: float = 0.0
+    #: CPU seconds the broker spent during the measured span.
+    broker_cpu_seconds: float = 0.0
 
 
 # -- inputs -----------------------------------------------------------------------------
@@ -154,6 +156,7 @@ class OtherLoad:
     def __init__(self, broker_pid: int) -> None:
         self.broker_pid = broker_pid
         self._start = 0.0
+        self._broker_start = 0.0
 
     def _ours(self, pids: list[int]) -> float:
         own = os.times()
@@ -161,6 +164,11 @@ class OtherLoad:
 
     def start(self, pids: list[int]) -> None:
         self._start = machine_cpu_seconds() - self._ours(pids)
+        self._broker_start = cpu_seconds([self.broker_pid])
+
+    def broker_seconds(self) -> float:
+        """CPU seconds the broker spent since `start`: it shares the two cores."""
+        return cpu_seconds([self.broker_pid]) - self._broker_start
 
     def seconds(self, pids: list[int]) -> float:
         return max(0.0, machine_cpu_seconds() - self._ours(pids) - self._start)
@@ -256,6 +264,7 @@ def run_stream(
         pids = process_tree(process.pid)
         cpu = cpu_seconds(pids) - cpu_at_first
         other_cpu = other.seconds(pids)
+        broker_cpu = other.broker_seconds()
         workers = [p for p in pids if p != process.pid] if processes > 1 else [process.pid]
         peak = max(memory_mb(p, "VmHWM") for p in workers)
         revoked = log_path.read_text(errors="replace").count('"partitions revoked"')
@@ -278,6 +287,7 @@ def run_stream(
         round(peak),
         notes,
         round(other_cpu, 1),
+        round(broker_cpu, 1),
     )
 
 
@@ -469,9 +479,9 @@ def report(
         f"(the per-message consumer: {per_message.messages:,}); {origin}; "
         f"BATCH_MAX_MESSAGES={batch}, BATCH_MAX_WAIT_MS={wait_ms}",
         "",
-        "| scenario | processes | messages | seconds | messages/s | CPU s | peak RSS MB "
-        "| other users' CPU s | notes |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| scenario | processes | messages | seconds | messages/s | CPU s | broker CPU s "
+        "| peak RSS MB | other users' CPU s | notes |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         cells = [
@@ -481,6 +491,7 @@ def report(
             r.seconds,
             f"{r.rate:,.0f}",
             r.cpu_seconds,
+            r.broker_cpu_seconds,
             f"{r.peak_rss_mb:.0f}",
             r.other_cpu_seconds,
             "; ".join(r.notes),

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import orjson
 import pytest
@@ -361,3 +363,36 @@ def test_a_replaced_producer_fails_what_it_still_held() -> None:
     assert worker.producer is replacement
     assert consumer.seeks == [("in", 0, 0)], "read again from the first unacknowledged"
     assert consumer.commits == []
+
+
+def test_a_fast_model_classifies_on_the_loop_thread_and_a_slow_one_in_the_helper(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first batch goes to the helper thread (the model's speed is unknown); while
+    batches stay fast, the next ones skip the hand-off; a slow batch sends the next back."""
+
+    class ThreadModel(PoisonModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.threads: list[str] = []
+
+        def predict_proba(self, texts: Sequence[str]) -> list[list[float]]:
+            self.threads.append(threading.current_thread().name)
+            return super().predict_proba(texts)
+
+    model = ThreadModel()
+    worker, _, _ = make_worker([])
+    worker.classifier = Classifier("fake", "1", ("benign", "malicious"), Policy(), model)
+    worker._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classify")
+    try:
+        for offset in range(3):
+            worker.process([record(offset, text("m"))])
+        monkeypatch.setattr("consumer.pipeline._INLINE_UNDER_S", 0.0)
+        for offset in range(3, 5):
+            worker.process([record(offset, text("m"))])
+    finally:
+        worker._executor.shutdown()
+    main = threading.current_thread().name
+    helper = [name.startswith("classify") for name in model.threads]
+    assert helper == [True, False, False, False, True], model.threads
+    assert model.threads[1] == main
