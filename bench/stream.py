@@ -367,6 +367,7 @@ def soak(
     log_path: Path,
     other: OtherLoad,
     window_s: float = 60.0,
+    linger_ms: int = 5,
 ) -> Soak:
     names = topics_for(bootstrap, partitions)
     env = {**env, **names}
@@ -390,7 +391,7 @@ def soak(
         reader.close()
 
     producer = Producer(
-        {"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True}
+        {"bootstrap.servers": bootstrap, "linger.ms": linger_ms, "enable.idempotence": True}
     )
     try:
         while "partitions assigned" not in log_path.read_text(errors="replace"):
@@ -565,6 +566,14 @@ def main() -> None:
         help="input rate of the latency phase (default: half the 1-process rate)",
     )
     parser.add_argument(
+        "--soak-linger-ms",
+        type=int,
+        default=5,
+        help="linger.ms of the latency phase's producer: a longer one writes fewer, larger "
+        "batches, which the embedded broker sustains for longer (its fetches list every batch "
+        "a partition holds); the latency then includes up to this much producer wait",
+    )
+    parser.add_argument(
         "--worker-env",
         action="append",
         default=[],
@@ -681,6 +690,7 @@ def main() -> None:
                     logs / log_name,
                     OtherLoad(fresh.pid or 0),
                     args.window_seconds,
+                    args.soak_linger_ms,
                 )
             print(key, measured[key], file=sys.stderr, flush=True)
         latency = measured.get("soak", latency)

@@ -221,7 +221,7 @@ class Settings(BaseSettings):
     # 25 ms with the default model; 20 ms of waiting keeps the p50 end-to-end latency at
     # half of the maximum rate near 40 ms where 50 ms gave about 100 ms.
     batch_max_messages: int = Field(500, ge=1, le=100_000)
-    batch_max_wait_ms: int = Field(20, ge=0, le=60_000)
+    batch_max_wait_ms: int = Field(5, ge=0, le=60_000)
     max_text_chars: int = Field(10_000, ge=1, le=10_000_000)
     #: A value over this many bytes is dead-lettered before it is parsed (1 MiB: Kafka's
     #: default record limit, far above the JSON of MAX_TEXT_CHARS characters).
