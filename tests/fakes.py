@@ -101,15 +101,21 @@ class FakeProducer:
     produced: list[Produced] = field(default_factory=list)
     _pending: list[tuple[Any, Produced]] = field(default_factory=list)
 
-    def produce(self, topic: str, **kwargs: Any) -> None:
-        record = Produced(
-            topic,
-            kwargs.get("key"),
-            kwargs.get("value"),
-            kwargs.get("headers"),
-            kwargs.get("timestamp"),
-        )
-        self._pending.append((kwargs.get("on_delivery"), record))
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
+        on_delivery: Any = None,
+        *,
+        headers: list[tuple[str, bytes | None]] | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """confluent-kafka's signature: positional or keyword arguments."""
+        assert partition == -1, "the worker lets the partitioner choose"
+        record = Produced(topic, key, value, headers, timestamp)
+        self._pending.append((on_delivery, record))
 
     def __len__(self) -> int:
         return len(self._pending)
