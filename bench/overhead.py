@@ -36,11 +36,11 @@ from consumer.settings import load_settings  # noqa: E402
 
 STAGES = {
     "consume": "consume (librdkafka hands over the records)",
-    "classify_isolating": "model + policy (classify thread)",
+    "classify_isolating": "model + policy (`Classifier.classify`)",
     "handoff": "hand-off to the classify thread and back",
     "decode": "decode and validate",
     "verdict_values": "verdict JSON",
-    "_produce": "produce (with delivery slots)",
+    "_produce": "produce",
     "_serve": "delivery reports, settle, commit",
     "_observe_latency": "latency histogram",
 }
@@ -118,7 +118,7 @@ def main() -> None:
     for name, label in STAGES.items():
         print(f"| worker: {label} | {spent[name] / measured * 1e6:.1f} |")
     other = per_record - sum(spent[name] for name in STAGES) / measured
-    print(f"| worker: everything else (consume, loop, thread hand-off) | {other * 1e6:.1f} |")
+    print(f"| worker: everything else (the loop, batch bookkeeping) | {other * 1e6:.1f} |")
     print(f"| worker: total, wall clock | {per_record * 1e6:.1f} |")
     print(f"\nworker / model alone: {alone / per_record:.2f} x")
 
