@@ -616,7 +616,6 @@ def main() -> None:
     records = encode_inputs(texts)
     cores = os.cpu_count() or 2
     only = set(args.only.split(",")) if args.only else None
-    results: list[Result] = []
     latency = floor = Soak(0, 0)
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -689,7 +688,7 @@ def main() -> None:
                     )
                 )
                 print(rounds[key][-1], file=sys.stderr, flush=True)
-        results = [median_of(runs) for runs in rounds.values()]
+        results: list[Result] = [median_of(runs) for runs in rounds.values()]
         one = next((r.rate for r in results if r.scenario == "worker, 1 process"), 0)
         rate = args.soak_rate if args.soak_rate else one / 2
         soaks = [

@@ -18,7 +18,7 @@ is rewound instead.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from typing import Any
 
 __all__ = ["AckTracker", "Batch", "Part", "Track"]
@@ -38,7 +38,7 @@ class Batch:
         self.errors = errors
         #: Acknowledged outputs by kind once settled: ("verdict", label) or
         #: ("dead_letter", stage) -> count (failures are taken off).
-        self.kinds: dict[tuple[str, str], int] = {}
+        self.kinds: Counter[tuple[str, str]] = Counter()
         #: The verdicts produced: (input record, key, value, label), to find a failed one.
         self.verdicts: list[tuple[Any, bytes, bytes, str]] = []
         #: Its producer was replaced: its reports no longer count.
@@ -154,15 +154,19 @@ class AckTracker:
         track = self._tracks.get(key)
         return 0 if track is None else track.unsettled
 
-    def fail_pending(self) -> None:
-        """Count every batch still in flight as failed (its producer is gone): each of its
-        partitions is rewound to its first record in it."""
+    def fail_batch(self, batch: Batch) -> None:
+        """Count every record of `batch` as failed: each of its partitions is rewound to its
+        first record in it (for a failure that cannot be traced to one record)."""
         for track in self._tracks.values():
             for part in track.parts:
-                if part.batch.pending > 0:
+                if part.batch is batch:
                     self.fail(track.key, part.first)
+
+    def fail_pending(self) -> None:
+        """Count every batch still in flight as failed (its producer is gone)."""
         for batch in self._batches:
             if batch.pending > 0:
+                self.fail_batch(batch)
                 batch.pending = 0
                 batch.abandoned = True
 

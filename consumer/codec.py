@@ -29,6 +29,7 @@ __all__ = [
     "Failure",
     "KafkaRecord",
     "OutRecord",
+    "VerdictRecord",
     "dead_letter",
     "decode",
     "record_id",
@@ -52,6 +53,10 @@ class KafkaRecord(Protocol):
     def value(self) -> bytes | None: ...
     def headers(self) -> Headers | None: ...
     def timestamp(self) -> tuple[int, int]: ...
+
+
+#: A verdict to produce: (input record, key, value, label).
+VerdictRecord = tuple[KafkaRecord, bytes, bytes, str]
 
 
 @dataclass(slots=True)
@@ -183,7 +188,7 @@ def rfc3339_now() -> str:
 
 def verdict_values(
     classified: Sequence[tuple[Decoded, Prediction]], model: dict[str, str], classified_at: str
-) -> list[tuple[KafkaRecord, bytes, bytes, str]]:
+) -> list[VerdictRecord]:
     """(input record, key, value, label) of each verdict: the worker's per-record hot path,
     so a plain tuple per record and one `orjson.dumps` (an `OutRecord` per record cost as
     much again). The key is the input's key, or its id when it has none."""
@@ -230,7 +235,7 @@ def verdict(
 
 
 def verdict_record(
-    produced: tuple[KafkaRecord, bytes, bytes, str], output_topic: str, batch: Batch | None = None
+    produced: VerdictRecord, output_topic: str, batch: Batch | None = None
 ) -> OutRecord:
     """The `OutRecord` of one of `verdict_values`' verdicts (made only where one is needed:
     a verdict that failed, or one sent alone)."""

@@ -38,6 +38,7 @@ from consumer.codec import (
     Failure,
     KafkaRecord,
     OutRecord,
+    VerdictRecord,
     dead_letter,
     decode,
     reduced_dead_letter,
@@ -64,8 +65,6 @@ __all__ = [
 log = get_logger(__name__)
 
 TopicPartitionKey = tuple[str, int]
-#: (input record, key, value, label) of a verdict to produce.
-VerdictRecord = tuple[KafkaRecord, bytes, bytes, str]
 Classified = tuple[list[tuple[Decoded, Prediction]], list[tuple[Decoded, BaseException]]]
 
 #: Errors after which producing the same record again can never succeed.
@@ -343,13 +342,14 @@ class Worker:
                 failures.append(item)  # type: ignore[arg-type]
         classified, poisoned = self._classify(good)
         verdicts = verdict_values(classified, self._model_ref, now)
-        result.labels.update(Counter([produced[3] for produced in verdicts]))
+        labels = Counter([produced[3] for produced in verdicts])
+        result.labels.update(labels)
         for item, exc in poisoned:
             failures.append(Failure(item.record, Stage.CLASSIFY, type(exc).__name__, str(exc)))
         dead_letters = [self._dead_letter(failure, now) for failure in failures]
         self._observe_latency(classified)
         undelivered_before = self._undelivered
-        self._produce(verdicts, dead_letters, spans)
+        self._produce(verdicts, dead_letters, spans, labels)
         result.verdicts = len(classified)
         result.dead_letters = len(failures)
         self._serve(0)
@@ -428,11 +428,12 @@ class Worker:
         verdicts: list[VerdictRecord],
         dead_letters: list[OutRecord],
         spans: dict[TopicPartitionKey, list[int]],
+        labels: Counter[str],
     ) -> None:
         """Produce the outputs of partitions still assigned (the new owner of a partition
         revoked or lost meanwhile redoes its records) as one batch in flight: the verdicts,
         in input order, share the batch's delivery callback; dead letters (rare) have their
-        own."""
+        own. `labels` counts the verdicts' labels."""
         assigned = self.assigned
         acks = self._acks
         batch = acks.begin()
@@ -440,14 +441,13 @@ class Worker:
         if len(live) < len(spans):
             verdicts = [v for v in verdicts if _key(v[0]) in assigned]
             dead_letters = [out for out in dead_letters if _key(out.source) in assigned]
+            labels = Counter([produced[3] for produced in verdicts])
         for key in live:
             first, last = spans[key]
             acks.add_part(batch, key, first, last)
         kinds = batch.kinds
-        for label, count in Counter([produced[3] for produced in verdicts]).items():
-            kinds["verdict", label] = count
-        for out in dead_letters:
-            kinds[out.kind] = kinds.get(out.kind, 0) + 1
+        kinds.update({("verdict", label): count for label, count in labels.items()})
+        kinds.update(out.kind for out in dead_letters)
         batch.verdicts = verdicts
         batch.pending = len(verdicts) + len(dead_letters)
         try:
@@ -534,21 +534,20 @@ class Worker:
                 self._failed(self._verdict_out(batch, produced), error)
                 continue
             # Not found (no message to match): every record of the batch is done again.
+            self._count_failure(error)
             log.error("delivery failed", error=error.str(), output_topic=self.settings.output_topic)
-            self.delivery_failures += 1
-            self.metrics.delivery_failures.labels(str(is_permanent(error)).lower()).inc()
             self._undelivered += 1
             batch.pending -= 1
-            for track in self._acks.tracks():
-                for part in track.parts:
-                    if part.batch is batch:
-                        self._acks.fail(track.key, part.first)
+            self._acks.fail_batch(batch)
 
-    def _failed(self, out: OutRecord, error: KafkaError) -> None:
+    def _count_failure(self, error: KafkaError) -> None:
         self.delivery_failures += 1
         self.metrics.delivery_failures.labels(str(is_permanent(error)).lower()).inc()
         if error.fatal() or error.code() in _PRODUCER_BROKEN:
             self._producer_broken = True
+
+    def _failed(self, out: OutRecord, error: KafkaError) -> None:
+        self._count_failure(error)
         source = out.source
         log.error(
             "delivery failed",
@@ -567,7 +566,7 @@ class Worker:
         batch = out.batch
         if batch is not None and not batch.abandoned:
             batch.pending -= 1
-            batch.kinds[out.kind] = batch.kinds.get(out.kind, 0) - 1
+            batch.kinds[out.kind] -= 1
             self._acks.fail(_key(out.source), int(out.source.offset() or 0))
 
     def _serve(self, timeout: float) -> None:
@@ -589,9 +588,8 @@ class Worker:
                 )
                 batch = replacement.batch = out.batch
                 if batch is not None:
-                    kinds = batch.kinds
-                    kinds[out.kind] = kinds.get(out.kind, 0) - 1
-                    kinds[replacement.kind] = kinds.get(replacement.kind, 0) + 1
+                    batch.kinds[out.kind] -= 1
+                    batch.kinds[replacement.kind] += 1
                 self._send(replacement, partial(self._report, replacement))
             self.producer.poll(0)
             self._serve_failed_verdicts()
