@@ -3,16 +3,18 @@ librdkafka configuration (`consumer.clients`):
 
 - `passthrough`: consume a batch (BATCH_MAX_MESSAGES, BATCH_MAX_WAIT_MS), produce the same
   bytes, wait for acknowledgements, commit; no model (what the broker and client allow at
-  all, and the broker's own share of the end-to-end latency).
+  all, and the broker's own share of the end-to-end latency). `--rate N` paces it to N
+  records a second: the broker traffic of a worker at that rate, without the worker.
 - `per-message`: poll one record, predict one, produce, commit: the consumer people write
   by hand.
 """
 
 from __future__ import annotations
 
+import argparse
 import signal
-import sys
 import threading
+import time
 
 import orjson
 from confluent_kafka import Consumer, Producer
@@ -22,7 +24,7 @@ from consumer.model import load_model
 from consumer.settings import load_settings
 
 
-def main(kind: str) -> None:
+def main(kind: str, rate: float | None = None) -> None:
     settings = load_settings()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -37,6 +39,7 @@ def main(kind: str) -> None:
     wait_s = settings.batch_max_wait_ms / 1000
     try:
         if kind == "passthrough":
+            forwarded, started = 0, 0.0
             while not stop.is_set():
                 batch = [
                     m
@@ -51,6 +54,10 @@ def main(kind: str) -> None:
                     )
                 producer.flush(30)
                 consumer.commit(asynchronous=False)
+                if rate:
+                    started = started or time.monotonic()
+                    forwarded += len(batch)
+                    time.sleep(max(0.0, started + forwarded / rate - time.monotonic()))
         else:
             model = load_model(settings.model_path)
             while not stop.is_set():
@@ -70,4 +77,8 @@ def main(kind: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=["passthrough", "per-message"])
+    parser.add_argument("--rate", type=float, help="passthrough: records a second at most")
+    args = parser.parse_args()
+    main(args.kind, args.rate)

@@ -6,12 +6,16 @@ at half of its maximum rate for latency percentiles and memory over time.
 
 Every scenario reads the same texts (real labelled texts from ../shared/data through the
 package's dataset loaders, or generated ones where that is absent, said so in the output).
-Each stream scenario gets fresh topics, the input written in full *before* its processes
-start, so that producing the input does not compete with them for the CPU. A scenario is
+Each stream scenario gets a fresh broker (the embedded broker slows down as it holds more
+batches, which would count against later scenarios), the input written in full *before* its
+processes start, so that producing the input does not compete with them for the CPU. A scenario is
 measured from its first output to its last by the outputs' own timestamps (CreateTime, set
 when each was produced; the embedded broker's group join is slow), with the CPU seconds its
 processes spent in that span and their peak RSS. The model alone runs `predict_proba` on the
-same texts in batches of BATCH_MAX_MESSAGES in a process of its own.
+same texts in batches of BATCH_MAX_MESSAGES in a process of its own; "model alone, broker
+busy" runs it again while a passthrough paced at that round's 1-worker rate moves records
+through the broker: whether the broker's and the clients' work at a worker's rate slows the
+model down on a machine whose cores they share.
 
 The latency phase runs one worker with the default settings while the input arrives at half
 of the 1-process rate, for `--soak-seconds`: end-to-end latency is each verdict's timestamp
@@ -304,7 +308,9 @@ def median_of(runs: list[Result]) -> Result:
     return median
 
 
-def model_alone(texts: list[str], batch: int) -> Result:
+def model_alone(
+    texts: list[str], batch: int, name: str = "model alone (predict_proba in process)"
+) -> Result:
     code = (
         "import os, resource, sys, time, orjson\n"
         "from consumer.model import load_model\n"
@@ -335,7 +341,7 @@ def model_alone(texts: list[str], batch: int) -> Result:
     measured = orjson.loads(stdout.decode().strip().splitlines()[-1])
     seconds = measured["seconds"]
     return Result(
-        "model alone (predict_proba in process)",
+        name,
         1,
         len(texts),
         round(seconds, 2),
@@ -345,6 +351,56 @@ def model_alone(texts: list[str], batch: int) -> Result:
         [f"model {measured['model']}"],
         round(measured["other"], 1),
     )
+
+
+MODEL_BUSY = "model alone, broker busy (a passthrough at the 1-worker rate alongside)"
+
+
+def model_alone_busy(
+    texts: list[str],
+    batch: int,
+    rate: float,
+    env: dict[str, str],
+    bootstrap: str,
+    records: list[tuple[bytes, bytes]],
+    partitions: int,
+    log_path: Path,
+) -> Result:
+    """The model alone while the broker and a client move records at `rate`: the worker's
+    broker traffic without the worker (`bench.baselines passthrough --rate`). On a machine
+    whose cores also run the broker, this is the model's own rate with that traffic going
+    on, the most a worker at that rate could reach."""
+    names = topics_for(bootstrap, partitions)
+    # Enough input that the passthrough is still busy when the model finishes.
+    produce_all(bootstrap, names["INPUT_TOPIC"], records * 3)
+    reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.baselines", "passthrough", "--rate", str(rate)],
+            env={**env, **names},
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not (count := len([m for m in reader.consume(100, 0.2) if not m.error()])):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the paced passthrough produced nothing: see {log_path}")
+        result = model_alone(texts, batch, MODEL_BUSY)
+        finished = time.time()
+        stop(process)
+        last_stamp = 0
+        while batch_read := [m for m in reader.consume(10_000, 1.0) if not m.error()]:
+            count += len(batch_read)
+            last_stamp = max(last_stamp, *(m.timestamp()[1] for m in batch_read))
+    finally:
+        reader.close()
+        stop(process)
+    result.notes.append(f"passthrough paced at {rate:,.0f}/s")
+    if count >= len(records) * 3 and last_stamp / 1000 < finished:
+        result.notes.append("the passthrough ran out of input before the model finished")
+    return result
 
 
 # -- latency and memory at half rate ----------------------------------------------------
@@ -550,6 +606,12 @@ def report(
     ]
     for text, ratio, target in rows:
         lines.append(f"| {text} | {ratio:.2f} x | {'yes' if ratio >= target else 'no'} |")
+    busy = by_name.get(MODEL_BUSY)
+    if busy is not None:
+        lines.append(
+            f"| (not a target) 1 worker process / the model alone with the broker busy at "
+            f"the worker's rate | {one.rate / busy.rate:.2f} x | |"
+        )
     lines.append(
         f"| p99 end-to-end latency <= 100 ms at half the maximum rate | {latency.p99_ms:.0f} ms "
         f"| {'yes' if latency.p99_ms <= 100 else 'no'} |"
@@ -604,7 +666,8 @@ def main() -> None:
     parser.add_argument(
         "--only",
         help="comma-separated scenarios: "
-        "model,passthrough,worker1,workerN,permessage,soak,soakfloor",
+        "model,passthrough,worker1,modelbusy,workerN,permessage,soak,soakfloor "
+        "(modelbusy: the model alone with a passthrough at that round's worker1 rate)",
     )
     args = parser.parse_args()
 
@@ -617,15 +680,9 @@ def main() -> None:
     cores = os.cpu_count() or 2
     only = set(args.only.split(",")) if args.only else None
     latency = floor = Soak(0, 0)
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        EmbeddedBroker(log_path=Path(tmp) / "broker.log") as broker,
-    ):
-        bootstrap = broker.bootstrap_servers
-        broker_pid = broker.pid or 0
+    with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
         env.update(
-            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
             METRICS_PORT="0",
             LOG_LEVEL="INFO",
             MODEL_RELOAD_INTERVAL_S="0",
@@ -674,20 +731,40 @@ def main() -> None:
                 if only is not None and key not in only:
                     continue
                 log_path = logs / f"{key}-{round_number}.log"
-                rounds.setdefault(key, []).append(
-                    run_stream(
-                        name,
-                        command,
-                        processes,
-                        env,
-                        bootstrap,
-                        sample,
-                        args.partitions,
-                        log_path,
-                        OtherLoad(broker_pid),
+                # A fresh broker for every run: the embedded broker slows down as it holds
+                # more batches, which would count against whichever scenario runs later.
+                with EmbeddedBroker(log_path=Path(tmp) / f"broker-{key}.log") as broker:
+                    env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+                    rounds.setdefault(key, []).append(
+                        run_stream(
+                            name,
+                            command,
+                            processes,
+                            env,
+                            broker.bootstrap_servers,
+                            sample,
+                            args.partitions,
+                            log_path,
+                            OtherLoad(broker.pid or 0),
+                        )
                     )
-                )
                 print(rounds[key][-1], file=sys.stderr, flush=True)
+                if key == "worker1" and (only is None or "modelbusy" in only):
+                    with EmbeddedBroker(log_path=Path(tmp) / "broker-modelbusy.log") as broker:
+                        env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+                        rounds.setdefault("modelbusy", []).append(
+                            model_alone_busy(
+                                texts,
+                                batch,
+                                rounds[key][-1].rate,
+                                env,
+                                broker.bootstrap_servers,
+                                records,
+                                args.partitions,
+                                logs / f"modelbusy-{round_number}.log",
+                            )
+                        )
+                    print(rounds["modelbusy"][-1], file=sys.stderr, flush=True)
         results: list[Result] = [median_of(runs) for runs in rounds.values()]
         one = next((r.rate for r in results if r.scenario == "worker, 1 process"), 0)
         rate = args.soak_rate if args.soak_rate else one / 2
