@@ -6,16 +6,16 @@ at half of its maximum rate for latency percentiles and memory over time.
 
 Every scenario reads the same texts (real labelled texts from ../shared/data through the
 package's dataset loaders, or generated ones where that is absent, said so in the output).
-Each stream scenario gets a fresh broker (the embedded broker slows down as it holds more
-batches, which would count against later scenarios), the input written in full *before* its
-processes start, so that producing the input does not compete with them for the CPU. A scenario is
-measured from its first output to its last by the outputs' own timestamps (CreateTime, set
-when each was produced; the embedded broker's group join is slow), with the CPU seconds its
-processes spent in that span and their peak RSS. The model alone runs `predict_proba` on the
-same texts in batches of BATCH_MAX_MESSAGES in a process of its own; "model alone, broker
-busy" runs it again while a passthrough paced at that round's 1-worker rate moves records
-through the broker: whether the broker's and the clients' work at a worker's rate slows the
-model down on a machine whose cores they share.
+Each stream scenario gets a fresh broker (so that none inherits the batches of the ones
+before it: the embedded broker's costs grow with the batches it holds), the input written in
+full *before* its processes start, so that producing the input does not compete with them
+for the CPU. A scenario is measured from its first output to its last by the outputs' own
+timestamps (CreateTime, set when each was produced; the embedded broker's group join is
+slow), with the CPU seconds its processes spent in that span and their peak RSS. The model
+alone runs `predict_proba` on the same texts in batches of BATCH_MAX_MESSAGES in a process
+of its own; "model alone, broker busy" runs it again while a passthrough paced at that
+round's 1-worker rate moves records through the broker: whether the broker's and the
+clients' work at a worker's rate slows the model down on a machine whose cores they share.
 
 The latency phase runs one worker with the default settings while the input arrives at half
 of the 1-process rate, for `--soak-seconds`: end-to-end latency is each verdict's timestamp
@@ -638,7 +638,7 @@ def main() -> None:
     parser.add_argument(
         "--repeat",
         type=int,
-        default=3,
+        default=5,
         help="rounds of the throughput scenarios; each scenario's median round is reported",
     )
     parser.add_argument(
@@ -731,8 +731,8 @@ def main() -> None:
                 if only is not None and key not in only:
                     continue
                 log_path = logs / f"{key}-{round_number}.log"
-                # A fresh broker for every run: the embedded broker slows down as it holds
-                # more batches, which would count against whichever scenario runs later.
+                # A fresh broker for every run: the embedded broker's costs grow with the
+                # batches it holds, which would count against whichever scenario runs later.
                 with EmbeddedBroker(log_path=Path(tmp) / f"broker-{key}.log") as broker:
                     env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
                     rounds.setdefault(key, []).append(
