@@ -3,14 +3,20 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 import sklearn
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from consumer.model import (
     SIGNATURE_NAME,
+    Classifier,
     ModelArtifactError,
+    Policy,
+    Prediction,
     load_model,
     sha256_of,
     sign_manifest,
@@ -197,3 +203,75 @@ def test_missing_files_are_reported(model_copy: Path, missing: str) -> None:
 def test_a_missing_folder_names_model_path(tmp_path: Path) -> None:
     with pytest.raises(ModelArtifactError, match="MODEL_PATH"):
         load_model(tmp_path / "nope")
+
+
+class _FixedProba:
+    """An estimator answering the probabilities it was given (one row per text)."""
+
+    def __init__(self, rows: list[list[float]]) -> None:
+        self.rows = rows
+
+    def predict_proba(self, texts: list[str]) -> list[list[float]]:
+        return self.rows[: len(texts)]
+
+
+def _reference(classifier: Classifier, row: list[float]) -> Prediction:
+    """The policy of `Policy`'s docstring, one record at a time."""
+    labels, policy = classifier.labels, classifier.policy
+    row = np.clip(np.round(np.asarray(row, dtype=np.float64), 6), 0.0, 1.0).tolist()
+    scores = dict(zip(labels, row, strict=True))
+    if policy.positive_label is None or len(labels) != 2:
+        best = max(range(len(row)), key=lambda i: (row[i], -i))
+        return Prediction(labels[best], row[best], scores, None)
+    p = scores[policy.positive_label]
+    other = next(label for label in labels if label != policy.positive_label)
+    label = policy.positive_label if p >= policy.threshold else other
+    block_at = policy.threshold if policy.block_threshold is None else policy.block_threshold
+    if p >= block_at:
+        action = "block"
+    elif policy.review_threshold is not None and p >= policy.review_threshold:
+        action = "review"
+    else:
+        action = "allow"
+    return Prediction(label, scores[label], scores, action)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    probabilities=st.lists(st.floats(0, 1), min_size=1, max_size=40),
+    threshold=st.floats(0.05, 0.95),
+    review=st.one_of(st.none(), st.floats(0.0, 0.95)),
+    block=st.one_of(st.none(), st.floats(0.05, 1.0)),
+    positive_first=st.booleans(),
+)
+def test_binary_policy_matches_a_per_record_reference(
+    probabilities: list[float],
+    threshold: float,
+    review: float | None,
+    block: float | None,
+    positive_first: bool,
+) -> None:
+    labels = ("malicious", "benign") if positive_first else ("benign", "malicious")
+    rows = [[p, 1 - p] if positive_first else [1 - p, p] for p in probabilities]
+    classifier = Classifier(
+        "m", "1", labels, Policy("malicious", threshold, review, block), _FixedProba(rows)
+    )
+    texts = ["t"] * len(rows)
+    assert classifier.classify(texts) == [_reference(classifier, row) for row in rows]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.floats(0.001, 1), min_size=3, max_size=3).map(
+            lambda r: [v / sum(r) for v in r]
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_multiclass_takes_the_most_probable_label(rows: list[list[float]]) -> None:
+    classifier = Classifier("m", "1", ("a", "b", "c"), Policy(), _FixedProba(rows))
+    predictions = classifier.classify(["t"] * len(rows))
+    assert predictions == [_reference(classifier, row) for row in rows]
+    assert all(type(p) is Prediction for p in predictions)
