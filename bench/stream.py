@@ -35,6 +35,7 @@ import os
 import platform
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -529,11 +530,18 @@ def machine() -> str:
     return f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}"
 
 
-def by_round(rounds: dict[str, list[Result]], numerator: str, denominator: str) -> str:
-    """The ratio of two scenarios' rates in each round (they ran minutes apart, not hours)."""
+def paired(
+    rounds: dict[str, list[Result]], numerator: str, denominator: str, fallback: float
+) -> tuple[float, str]:
+    """The ratio of two scenarios' rates: the median of each round's ratio (the two ran
+    minutes apart in the same round, so the machine's drift cancels), with every round's
+    ratio and the ratio of the medians; `fallback` with one round."""
     pairs = zip(rounds.get(numerator, []), rounds.get(denominator, []), strict=False)
     ratios = [a.rate / b.rate for a, b in pairs if b.rate]
-    return "; by round " + ", ".join(f"{r:.3f}" for r in ratios) if len(ratios) > 1 else ""
+    if len(ratios) < 2:
+        return fallback, ""
+    shown = ", ".join(f"{r:.3f}" for r in ratios)
+    return statistics.median(ratios), f" (median by round: {shown}; medians {fallback:.2f} x)"
 
 
 def report(
@@ -614,17 +622,16 @@ def report(
     ]
     rates = {"model": model, "worker1": one, "workerN": many, "permessage": per_message}
     for text, numerator, denominator, target in rows:
-        ratio = rates[numerator].rate / rates[denominator].rate
-        lines.append(
-            f"| {text} | {ratio:.2f} x (medians){by_round(rounds, numerator, denominator)} "
-            f"| {'yes' if ratio >= target else 'no'} |"
+        ratio, detail = paired(
+            rounds, numerator, denominator, rates[numerator].rate / rates[denominator].rate
         )
+        lines.append(f"| {text} | {ratio:.2f} x{detail} | {'yes' if ratio >= target else 'no'} |")
     busy = by_name.get(MODEL_BUSY)
     if busy is not None:
+        ratio, detail = paired(rounds, "modelbusy", "model", busy.rate / model.rate)
         lines.append(
             f"| (not a target) the model alone with the broker busy at the worker's rate / "
-            f"the model alone | {busy.rate / model.rate:.2f} x (medians)"
-            f"{by_round(rounds, 'modelbusy', 'model')} | |"
+            f"the model alone | {ratio:.2f} x{detail} | |"
         )
     lines.append(
         f"| p99 end-to-end latency <= 100 ms at half the maximum rate | {latency.p99_ms:.0f} ms "
