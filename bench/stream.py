@@ -233,6 +233,24 @@ def output_reader(bootstrap: str, topic: str, partitions: int) -> Consumer:
     return reader
 
 
+def start_scenario(
+    command: list[str],
+    env: dict[str, str],
+    bootstrap: str,
+    records: list[tuple[bytes, bytes]],
+    partitions: int,
+    log_path: Path,
+) -> tuple[Consumer, subprocess.Popen[bytes]]:
+    """Fresh topics with `records` written in full, a reader of the output topic from its
+    start, and `command` started on them (its output appended to `log_path`)."""
+    names = topics_for(bootstrap, partitions)
+    produce_all(bootstrap, names["INPUT_TOPIC"], records)
+    reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(command, env={**env, **names}, cwd=REPO, stdout=log, stderr=log)
+    return reader, process
+
+
 def run_stream(
     name: str,
     command: list[str],
@@ -245,12 +263,7 @@ def run_stream(
     other: OtherLoad,
 ) -> Result:
     """Write the input, start the processes, measure from the first output to the last."""
-    names = topics_for(bootstrap, partitions)
-    produce_all(bootstrap, names["INPUT_TOPIC"], records)
-    env = {**env, **names}
-    reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
+    reader, process = start_scenario(command, env, bootstrap, records, partitions, log_path)
     first_stamp = last_stamp = 0
     count = 0
     cpu_at_first = 0.0
@@ -371,18 +384,15 @@ def model_alone_busy(
     broker traffic without the worker (`bench.baselines passthrough --rate`). On a machine
     whose cores also run the broker, this is the model's own rate with that traffic going
     on, the most a worker at that rate could reach."""
-    names = topics_for(bootstrap, partitions)
     # Enough input that the passthrough is still busy when the model finishes.
-    produce_all(bootstrap, names["INPUT_TOPIC"], records * 3)
-    reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.baselines", "passthrough", "--rate", str(rate)],
-            env={**env, **names},
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-        )
+    reader, process = start_scenario(
+        [sys.executable, "-m", "bench.baselines", "passthrough", "--rate", str(rate)],
+        env,
+        bootstrap,
+        records * 3,
+        partitions,
+        log_path,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (count := len([m for m in reader.consume(100, 0.2) if not m.error()])):

@@ -242,6 +242,16 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def events(self, *names: str) -> list[dict[str, Any]]:
+        """The worker's JSON log lines in order (those of the events named, if any)."""
+        found = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                event = orjson.loads(line)
+                if not names or event.get("event") in names:
+                    found.append(event)
+        return found
+
     def wait_for_log(self, needle: str, timeout_s: float = 30.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -76,13 +76,10 @@ def account(
 def partitions_held(worker: WorkerProcess) -> set[int]:
     """The partitions a worker held at the end of its log (assigned minus revoked/lost)."""
     held: set[int] = set()
-    for line in worker.log().splitlines():
-        if not line.startswith("{"):
-            continue
-        event = orjson.loads(line)
-        if event.get("event") == "partitions assigned":
+    for event in worker.events("partitions assigned", "partitions revoked", "partitions lost"):
+        if event["event"] == "partitions assigned":
             held |= set(event["partitions"])
-        elif event.get("event") in {"partitions revoked", "partitions lost"}:
+        else:
             held -= set(event["partitions"])
     return held
 

@@ -82,6 +82,21 @@ def check_exactly_once(
     assert set(seen) == set(inputs)
 
 
+def send_and_check(
+    bootstrap: str, t: Topics, seed: int = 3
+) -> tuple[list[Sent], list[Output], list[Output]]:
+    """Produce the mixed stream (`make_stream`), read a verdict for every good record and a
+    dead letter for every malformed one, and check each input has exactly one output."""
+    stream = make_stream(seed=seed)
+    sent = produce(bootstrap, t.input, stream)
+    assert len(sent) == len(stream)
+    n_bad = 8 * len(MALFORMED)
+    verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent) - n_bad)
+    dead = read_topic(bootstrap, t.dlq, 1, expect=n_bad)
+    check_exactly_once(t, sent, verdicts, dead)
+    return sent, verdicts, dead
+
+
 def test_a_stream_with_malformed_records(
     bootstrap: str,
     topics: Callable[..., Topics],
@@ -90,17 +105,10 @@ def test_a_stream_with_malformed_records(
 ) -> None:
     t = topics(partitions=4)
     worker = start_worker(worker_env(t, SHUTDOWN_TIMEOUT_S="10"))
-    stream = make_stream()
-    sent = produce(bootstrap, t.input, stream)
-    assert len(sent) == len(stream)
-    n_bad = 8 * len(MALFORMED)
-    verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent) - n_bad)
-    dead = read_topic(bootstrap, t.dlq, 1, expect=n_bad)
-
     # Exactly one verdict or dead letter for every input.
+    sent, verdicts, dead = send_and_check(bootstrap, t)
     assert len(verdicts) == GOOD
-    assert len(dead) == n_bad == 8 * len(MALFORMED)
-    check_exactly_once(t, sent, verdicts, dead)
+    assert len(dead) == 8 * len(MALFORMED)
 
     by_position = {(s.partition, s.offset): s for s in sent}
     # Verdict ids: the input's id, or topic:partition:offset; keys: the input key or the id.
@@ -166,22 +174,13 @@ def test_two_workers_share_the_partitions(
     first, second = start_worker(env), start_worker(env)
     for worker in (first, second):
         worker.wait_for_log("partitions assigned")
-    stream = make_stream(seed=11)
-    sent = produce(bootstrap, t.input, stream)
-    n_bad = 8 * len(MALFORMED)
-    verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent) - n_bad)
-    dead = read_topic(bootstrap, t.dlq, 1, expect=n_bad)
-    check_exactly_once(t, sent, verdicts, dead)
+    sent, _, _ = send_and_check(bootstrap, t, seed=11)
 
     processed = []
     for worker in (first, second):
         code, _ = worker.terminate()
         assert code == 0
-        [stopped] = [
-            orjson.loads(line)
-            for line in worker.log().splitlines()
-            if line.startswith("{") and orjson.loads(line).get("event") == "worker stopped"
-        ]
+        [stopped] = worker.events("worker stopped")
         processed.append(stopped["records"])
     assert all(count > 0 for count in processed), f"a worker got no partition: {processed}"
     assert sum(processed) == len(sent)
@@ -233,22 +232,13 @@ def test_run_with_processes_starts_members_of_one_group(
         while worker.log().count('"partitions assigned"') < 2:
             assert time.monotonic() < deadline, worker.log()[-3000:]
             time.sleep(0.2)
-        stream = make_stream(seed=5)
-        sent = produce(bootstrap, t.input, stream)
-        n_bad = 8 * len(MALFORMED)
-        verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent) - n_bad)
-        dead = read_topic(bootstrap, t.dlq, 1, expect=n_bad)
-        check_exactly_once(t, sent, verdicts, dead)
+        sent, _, _ = send_and_check(bootstrap, t, seed=5)
         code, _ = worker.terminate()
     finally:
         if worker.process.poll() is None:
             worker.process.kill()
     assert code == 0, worker.log()[-3000:]
-    stopped = [
-        orjson.loads(line)["records"]
-        for line in worker.log().splitlines()
-        if line.startswith("{") and orjson.loads(line).get("event") == "worker stopped"
-    ]
+    stopped = [event["records"] for event in worker.events("worker stopped")]
     assert len(stopped) == 2 and all(count > 0 for count in stopped), stopped
     assert sum(stopped) == len(sent)
     assert committed_offsets(bootstrap, t.group, t.input, t.partitions) == partition_ends(sent)
