@@ -147,10 +147,9 @@ class Classifier:
         rows = proba.tolist()
         if policy.positive_label is not None and len(labels) == 2:
             return self._binary(proba, rows, labels.index(policy.positive_label))
-        best = proba.argmax(axis=1)
         return _predictions(
-            [labels[b] for b in best.tolist()],
-            proba[np.arange(len(rows)), best].tolist(),
+            [labels[b] for b in proba.argmax(axis=1).tolist()],
+            proba.max(axis=1).tolist(),
             [dict(zip(labels, row, strict=True)) for row in rows],
             [None] * len(rows),
         )
