@@ -242,12 +242,19 @@ def start_scenario(
     log_path: Path,
 ) -> tuple[Consumer, subprocess.Popen[bytes]]:
     """Fresh topics with `records` written in full, a reader of the output topic from its
-    start, and `command` started on them (its output appended to `log_path`)."""
+    start, and `command` started on them and that broker (its output appended to
+    `log_path`)."""
     names = topics_for(bootstrap, partitions)
     produce_all(bootstrap, names["INPUT_TOPIC"], records)
     reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
     with log_path.open("ab") as log:
-        process = subprocess.Popen(command, env={**env, **names}, cwd=REPO, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            command,
+            env={**env, **names, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+        )
     return reader, process
 
 
@@ -544,7 +551,7 @@ def paired(
     rounds: dict[str, list[Result]], numerator: str, denominator: str, fallback: float
 ) -> tuple[float, str]:
     """The ratio of two scenarios' rates: the median of each round's ratio (the two ran
-    minutes apart in the same round, so the machine's drift cancels), with every round's
+    within minutes of each other, so the machine's drift cancels), with every round's
     ratio and the ratio of the medians; `fallback` with one round."""
     pairs = zip(rounds.get(numerator, []), rounds.get(denominator, []), strict=False)
     ratios = [a.rate / b.rate for a, b in pairs if b.rate]
@@ -765,7 +772,6 @@ def main() -> None:
                 # A fresh broker for every run: the embedded broker's costs grow with the
                 # batches it holds, which would count against whichever scenario runs later.
                 with EmbeddedBroker(log_path=Path(tmp) / f"broker-{key}.log") as broker:
-                    env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
                     rounds.setdefault(key, []).append(
                         run_stream(
                             name,
@@ -782,7 +788,6 @@ def main() -> None:
                 print(rounds[key][-1], file=sys.stderr, flush=True)
                 if key == "worker1" and (only is None or "modelbusy" in only):
                     with EmbeddedBroker(log_path=Path(tmp) / "broker-modelbusy.log") as broker:
-                        env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
                         rounds.setdefault("modelbusy", []).append(
                             model_alone_busy(
                                 texts,
