@@ -11,7 +11,6 @@ wrappers' cost (well under a microsecond a record). Prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import sys
 import threading
@@ -73,6 +72,8 @@ def main() -> None:
         settings = load_settings()
         classifier = load_model(settings.model_path)
         batch = settings.batch_max_messages
+        # The collector as `content-classifier run` sets it, for the model alone as well.
+        pipeline.settle_collector(batch)
         classifier.estimator.predict_proba(texts[:batch])
         started = time.perf_counter()
         for start in range(0, count, batch):
@@ -114,7 +115,6 @@ def main() -> None:
             return result
 
         worker.process = measured_process  # type: ignore[method-assign]
-        gc.freeze()  # as `content-classifier run` does
         thread = threading.Thread(target=worker.run)
         thread.start()
         done.wait()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import signal
 import sys
@@ -30,7 +29,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.logs import configure_logging, get_logger
     from consumer.metrics import Metrics
     from consumer.model import load_model
-    from consumer.pipeline import ConsumerLike, ProducerLike, Worker
+    from consumer.pipeline import ConsumerLike, ProducerLike, Worker, settle_collector
     from consumer.reload import ModelWatcher
     from consumer.settings import load_settings
     from consumer.supervisor import process_count, run_processes
@@ -82,9 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    # The model's hundred thousand objects live as long as the process: keep them out of the
-    # cyclic collector's full passes (about 30 ms each, every few batches otherwise).
-    gc.freeze()
+    settle_collector(settings.batch_max_messages)
     try:
         worker.run()
     finally:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -11,7 +12,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from consumer.codec import Decoded
 from consumer.model import Classifier, Policy, Prediction
-from consumer.pipeline import Worker, classify_isolating
+from consumer.pipeline import Worker, classify_isolating, settle_collector
 from consumer.settings import Settings
 from tests.fakes import FakeConsumer, FakeMessage, FakeProducer
 
@@ -396,3 +397,40 @@ def test_a_fast_model_classifies_on_the_loop_thread_and_a_slow_one_in_the_helper
     helper = [name.startswith("classify") for name in model.threads]
     assert helper == [True, False, False, False, True], model.threads
     assert model.threads[1] == main
+
+
+@pytest.fixture
+def collector_restored() -> Iterator[None]:
+    thresholds = gc.get_threshold()
+    yield
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+def collections_during(work: Callable[[], object]) -> int:
+    """How many times the cyclic collector ran while `work` ran."""
+    runs = [0]
+
+    def count(phase: str, _info: dict[str, int]) -> None:
+        runs[0] += phase == "start"
+
+    gc.callbacks.append(count)
+    try:
+        work()
+    finally:
+        gc.callbacks.remove(count)
+    return runs[0]
+
+
+def test_settle_collector_keeps_a_batch_out_of_the_collector(collector_restored: None) -> None:
+    batch = [record(offset, text(f"message {offset}")) for offset in range(500)]
+    worker, _, _ = make_worker([])
+    worker.process(batch)  # warm-up: first-call allocations
+
+    gc.set_threshold(700, 10, 10)  # Python's default: a batch's records trigger collections
+    assert collections_during(lambda: worker.process(batch)) > 0
+
+    settle_collector(worker.settings.batch_max_messages)
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] >= 20 * worker.settings.batch_max_messages
+    assert collections_during(lambda: worker.process(batch)) == 0
