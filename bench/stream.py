@@ -11,7 +11,8 @@ before it: the embedded broker's costs grow with the batches it holds), the inpu
 full *before* its processes start, so that producing the input does not compete with them
 for the CPU. A scenario is measured from its first output to its last by the outputs' own
 timestamps (CreateTime, set when each was produced; the embedded broker's group join is
-slow), with the CPU seconds its processes spent in that span and their peak RSS. The model
+slow), counting the outputs produced in that span (not the first batch's, which open it),
+with the CPU seconds its processes spent in that span and their peak RSS. The model
 alone runs `predict_proba` on the same texts in batches of BATCH_MAX_MESSAGES in a process
 of its own; "model alone, broker busy" runs it again while a passthrough paced at that
 round's 1-worker rate moves records through the broker: whether the broker's and the
@@ -279,7 +280,7 @@ def run_stream(
 ) -> Result:
     """Write the input, start the processes, measure from the first output to the last."""
     reader, process = start_scenario(command, env, bootstrap, records, partitions, log_path)
-    first_stamp = last_stamp = 0
+    stamps = array("q")
     count = 0
     cpu_at_first = 0.0
     pids: list[int] = []
@@ -294,9 +295,7 @@ def run_stream(
                 cpu_at_first = cpu_seconds(pids)
                 other.start(pids)
             count += len(batch)
-            stamps = [m.timestamp()[1] for m in batch]
-            first_stamp = min(stamps) if not first_stamp else min(first_stamp, *stamps)
-            last_stamp = max(last_stamp, *stamps)
+            stamps.extend(m.timestamp()[1] for m in batch)
         pids = process_tree(process.pid)
         cpu = cpu_seconds(pids) - cpu_at_first
         other_cpu = other.seconds(pids)
@@ -307,6 +306,11 @@ def run_stream(
     finally:
         reader.close()
         stop(process)
+    # The span from the first output to the last holds the work of every batch but the first
+    # (whose outputs open it): its outputs, those stamped within a millisecond of the first,
+    # are not counted in the rate.
+    first_stamp, last_stamp = (min(stamps), max(stamps)) if stamps else (0, 0)
+    opening = sum(1 for stamp in stamps if stamp <= first_stamp + 1)
     seconds = max(1e-3, (last_stamp - first_stamp) / 1000)
     notes = []
     if count < len(records):
@@ -318,7 +322,7 @@ def run_stream(
         processes,
         count,
         round(seconds, 2),
-        round(count / seconds),
+        round((count - opening) / seconds),
         round(cpu, 1),
         round(peak),
         notes,
