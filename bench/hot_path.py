@@ -28,7 +28,7 @@ sys.path.insert(0, str(REPO))
 from bench.stream import encode_inputs, load_texts, produce_all  # noqa: E402
 from consumer.broker import EmbeddedBroker, create_topics  # noqa: E402
 from consumer.model import load_model  # noqa: E402
-from consumer.pipeline import Worker  # noqa: E402
+from consumer.pipeline import Worker, settle_collector  # noqa: E402
 from consumer.settings import Settings  # noqa: E402
 
 
@@ -94,6 +94,7 @@ def main() -> None:
     worker = Worker(settings, classifier, lambda **_: None, lambda **_: None)  # type: ignore[arg-type,return-value]
     worker.consumer, worker.producer = CommitNothing(), AcknowledgingProducer()  # type: ignore[assignment]
     worker._on_assign(None, [TopicPartition("in", p) for p in range(4)])
+    settle_collector(settings.batch_max_messages)  # as `content-classifier run` does
     for _ in range(20):
         worker.process(records)
     rounds = []
