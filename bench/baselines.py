@@ -61,10 +61,11 @@ def main(kind: str, rate: float | None = None) -> None:
         else:
             model = load_model(settings.model_path)
             while not stop.is_set():
-                message = consumer.poll(0.1)
-                if message is None or message.error():
+                polled = consumer.poll(0.1)
+                if polled is None or polled.error():
                     continue
-                text = orjson.loads(message.value())["text"]
+                message = polled
+                text = orjson.loads(message.value() or b"null")["text"]
                 prediction = model.classify([text])[0]
                 verdict = {"label": prediction.label, "score": prediction.score}
                 producer.produce(

@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,9 @@ class FixedAnswers:
     def __init__(self, size: int) -> None:
         self.positive = np.random.default_rng(1).random(size)
 
-    def predict_proba(self, texts: list[str]) -> Any:
+    classes_ = ("benign", "malicious")
+
+    def predict_proba(self, texts: Sequence[str]) -> Any:
         p = self.positive[: len(texts)]
         return np.stack([1 - p, p], axis=1)
 
@@ -91,7 +94,7 @@ def main() -> None:
     classifier = dataclasses.replace(
         load_model(settings.model_path), estimator=FixedAnswers(args.batch)
     )
-    worker = Worker(settings, classifier, lambda **_: None, lambda **_: None)  # type: ignore[arg-type,return-value]
+    worker = Worker(settings, classifier, lambda **_: None, lambda **_: None)  # type: ignore[arg-type]
     worker.consumer, worker.producer = CommitNothing(), AcknowledgingProducer()  # type: ignore[assignment]
     worker._on_assign(None, [TopicPartition("in", p) for p in range(4)])
     settle_collector(settings.batch_max_messages)  # as `content-classifier run` does

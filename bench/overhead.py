@@ -18,7 +18,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -90,8 +90,9 @@ def main() -> None:
         worker = pipeline.Worker(
             settings,
             classifier,
-            lambda **cb: build_consumer(settings, **cb),
-            lambda **cb: build_producer(settings, **cb),
+            # confluent-kafka's stubs spell the loop's Protocols differently (as in cli.py).
+            lambda **cb: cast(pipeline.ConsumerLike, build_consumer(settings, **cb)),
+            lambda **cb: cast(pipeline.ProducerLike, build_producer(settings, **cb)),
         )
         for name in ("_produce", "_serve", "_observe_latency", "_classify"):
             setattr(worker, name, timed(name, getattr(worker, name)))

@@ -500,7 +500,7 @@ def soak(
             for message in reader.consume(10_000, 0.2):
                 if message.error():
                     continue
-                number, sent = orjson.loads(message.value())["id"][1:].split("-", 1)
+                number, sent = orjson.loads(message.value() or b"null")["id"][1:].split("-", 1)
                 produced_ms, sent_ms = message.timestamp()[1], int(sent)
                 delays.append(produced_ms - sent_ms)
                 acked_delays.append(produced_ms - acked_ms[int(number)])
