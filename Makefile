@@ -58,7 +58,7 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check consumer tests bench
 
 typecheck: $(STAMP)
-	$(PY) -m mypy consumer bench
+	$(PY) -m mypy consumer bench tests
 
 schemas: $(STAMP)
 	$(PY) -m consumer schemas

@@ -11,10 +11,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
@@ -27,6 +27,8 @@ _QUIET = logging.getLogger("tests.librdkafka")
 _QUIET.setLevel(logging.CRITICAL)
 
 Headers = list[tuple[str, bytes | None]]
+#: A record to produce: (key, value, headers).
+Record = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]] | None]
 
 
 @dataclass
@@ -82,7 +84,7 @@ def worker_environment(
 def produce(
     bootstrap: str,
     topic: str,
-    records: Iterable[tuple[bytes | None, bytes | None, Headers | None]],
+    records: Iterable[Record],
     partition_of: Mapping[int, int] | None = None,
     config: Mapping[str, str] | None = None,
 ) -> list[Sent]:
@@ -100,8 +102,12 @@ def produce(
     sent: list[Sent] = []
     failures: list[str] = []
 
-    def reporter(headers: Headers | None) -> Callable[[object, object], None]:
+    def reporter(
+        given: Sequence[tuple[str, bytes | None]] | None,
+    ) -> Callable[[object, object], None]:
         # Delivery reports do not carry headers: keep the ones that were sent.
+        headers = None if given is None else list(given)
+
         def report(error: object, message: object) -> None:
             if error is not None:
                 failures.append(str(error))
@@ -121,9 +127,9 @@ def produce(
         return report
 
     for number, (key, value, headers) in enumerate(records):
-        kwargs: dict[str, object] = {"key": key, "value": value, "on_delivery": reporter(headers)}
+        kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": reporter(headers)}
         if headers:
-            kwargs["headers"] = headers
+            kwargs["headers"] = list(headers)
         if partition_of is not None and number in partition_of:
             kwargs["partition"] = partition_of[number]
         while True:
@@ -149,7 +155,7 @@ class Output:
     timestamp: int
 
     def json(self) -> dict[str, object]:
-        return orjson.loads(self.value or b"null")  # type: ignore[no-any-return]
+        return orjson.loads(self.value or b"null")
 
 
 def read_topic(
@@ -181,16 +187,19 @@ def read_topic(
         while time.monotonic() < deadline:
             batch = reader.consume(1000, 0.2)
             for m in batch:
-                if m.error():
+                topic_of, partition, offset = m.topic(), m.partition(), m.offset()
+                if m.error() or topic_of is None or partition is None or offset is None:
                     continue
+                # confluent-kafka returns headers as a list of pairs (its stubs allow a dict).
+                headers = cast(Headers | None, m.headers())
                 out.append(
                     Output(
-                        m.topic(),
-                        m.partition(),
-                        m.offset(),
+                        topic_of,
+                        partition,
+                        offset,
                         m.key(),
                         m.value(),
-                        m.headers(),
+                        headers,
                         m.timestamp()[1],
                     )
                 )

@@ -23,6 +23,7 @@ from tests.kafka_helpers import (
     REPO,
     BackgroundStream,
     Output,
+    Record,
     Sent,
     WorkerProcess,
     committed_offsets,
@@ -379,7 +380,7 @@ def test_replay_dlq_sends_dead_letters_back_after_the_cause_is_fixed(
     broken = save(PoisonModel(), tmp_path / "poison-model", "poison")
     env = worker_env(t, MODEL_PATH=str(broken))
     worker = start_worker(env)
-    poison = [
+    poison: list[Record] = [
         (
             f"key-{i}".encode(),
             orjson.dumps({"id": f"p{i}", "text": f"{POISON} {i}"}),
@@ -387,8 +388,10 @@ def test_replay_dlq_sends_dead_letters_back_after_the_cause_is_fixed(
         )
         for i in range(3)
     ]
-    fine = [(None, orjson.dumps({"id": f"f{i}", "text": f"fine {i}"}), None) for i in range(20)]
-    malformed = [(b"bad", b"not json", None)]
+    fine: list[Record] = [
+        (None, orjson.dumps({"id": f"f{i}", "text": f"fine {i}"}), None) for i in range(20)
+    ]
+    malformed: list[Record] = [(b"bad", b"not json", None)]
     produce(bootstrap, t.input, poison + fine + malformed)
     read_topic(bootstrap, t.dlq, 1, expect=4)
     assert worker.terminate()[0] == 0

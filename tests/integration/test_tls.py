@@ -81,7 +81,7 @@ def test_the_worker_classifies_over_tls_with_the_certificate_verified(
     verdicts = read_topic(
         tls_broker.address, t.output, t.partitions, expect=40, config=tls_broker.client
     )
-    assert sorted(v.json()["id"] for v in verdicts) == sorted(f"tls-{i}" for i in range(40))
+    assert sorted(str(v.json()["id"]) for v in verdicts) == sorted(f"tls-{i}" for i in range(40))
     status, _ = worker.probe("/readyz")
     assert status == 200
     assert worker.terminate()[0] == 0

@@ -33,7 +33,10 @@ def test_summary_means_over_sources_and_checks_targets() -> None:
     assert "target" not in summary["abusive"]
 
 
-GROUPS = {"donotanswer": ("donotanswer",), "queries": ("query_wellformedness",)}
+GROUPS: dict[str, tuple[str, ...]] = {
+    "donotanswer": ("donotanswer",),
+    "queries": ("query_wellformedness",),
+}
 
 
 def test_evaluate_default_writes_report_plots_and_manifest_metrics(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -20,10 +21,10 @@ def get(port: int, path: str) -> tuple[int, bytes]:
 
 
 @pytest.fixture
-def served() -> tuple[Health, Metrics, int]:
+def served() -> Iterator[tuple[Health, Metrics, int]]:
     health, metrics = Health(), Metrics()
     server = HealthServer(health, metrics, port=0, host="127.0.0.1").start()
-    yield health, metrics, server.port  # type: ignore[misc]
+    yield health, metrics, server.port
     server.stop()
 
 

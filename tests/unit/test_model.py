@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def write_exploit(path: Path, marker: Path) -> str:
 
     class Exploit:
         def __reduce__(self) -> tuple[object, tuple[str]]:
-            return (Path.touch, (str(marker),))  # type: ignore[return-value]
+            return (Path.touch, (str(marker),))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(Exploit()))
@@ -208,10 +209,12 @@ def test_a_missing_folder_names_model_path(tmp_path: Path) -> None:
 class _FixedProba:
     """An estimator answering the probabilities it was given (one row per text)."""
 
+    classes_: tuple[str, ...] = ()
+
     def __init__(self, rows: list[list[float]]) -> None:
         self.rows = rows
 
-    def predict_proba(self, texts: list[str]) -> list[list[float]]:
+    def predict_proba(self, texts: Sequence[str]) -> list[list[float]]:
         return self.rows[: len(texts)]
 
 

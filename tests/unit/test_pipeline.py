@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import orjson
 import pytest
@@ -12,7 +13,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from consumer.codec import Decoded
 from consumer.model import Classifier, Policy, Prediction
-from consumer.pipeline import Worker, classify_isolating, settle_collector
+from consumer.pipeline import BatchResult, Worker, classify_isolating, settle_collector
 from consumer.settings import Settings
 from tests.fakes import FakeConsumer, FakeMessage, FakeProducer
 
@@ -266,7 +267,7 @@ def test_run_stops_after_the_batch_commits_and_closes() -> None:
 
     original = worker.process
 
-    def process_then_stop(records: list[FakeMessage]) -> object:
+    def process_then_stop(records: Sequence[Any]) -> BatchResult:
         result = original(records)
         worker.stop()
         return result

@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -51,7 +53,7 @@ def test_source_weights_balance_labels_categories_and_sources() -> None:
     w = source_weights(rows, alpha=0.5)
     assert w.mean() == pytest.approx(1.0)
 
-    def mass(pred) -> float:  # type: ignore[no-untyped-def]
+    def mass(pred: Callable[[Any], bool]) -> float:
         return float(sum(wi for wi, e in zip(w, rows, strict=True) if pred(e)))
 
     assert mass(lambda e: e.label == "malicious") == pytest.approx(
