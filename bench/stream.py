@@ -256,15 +256,22 @@ def start_scenario(
     names = topics_for(bootstrap, partitions)
     produce_all(bootstrap, names["INPUT_TOPIC"], records)
     reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
+    return reader, launch(command, env, bootstrap, names, log_path)
+
+
+def launch(
+    command: list[str], env: dict[str, str], bootstrap: str, names: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """`command` started on `bootstrap` and the topics `names`, its output appended to
+    `log_path`."""
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             env={**env, **names, "KAFKA_BOOTSTRAP_SERVERS": bootstrap},
             cwd=REPO,
             stdout=log,
             stderr=log,
         )
-    return reader, process
 
 
 def run_stream(
@@ -479,9 +486,7 @@ def soak(
     linger_ms: int = 5,
 ) -> Soak:
     names = topics_for(bootstrap, partitions)
-    env = {**env, **names, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-    with log_path.open("ab") as log:
-        worker = subprocess.Popen(command, env=env, cwd=REPO, stdout=log, stderr=log)
+    worker = launch(command, env, bootstrap, names, log_path)
     result = Soak(round(rate), seconds)
     delays, acked_delays = array("d"), array("d")
     sent_at = array("q")
