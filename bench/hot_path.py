@@ -36,10 +36,10 @@ from consumer.settings import Settings  # noqa: E402
 class FixedAnswers:
     """An estimator that answers at once (the model's own time is not measured here)."""
 
+    classes_ = ("benign", "malicious")
+
     def __init__(self, size: int) -> None:
         self.positive = np.random.default_rng(1).random(size)
-
-    classes_ = ("benign", "malicious")
 
     def predict_proba(self, texts: Sequence[str]) -> Any:
         p = self.positive[: len(texts)]

@@ -102,12 +102,8 @@ def produce(
     sent: list[Sent] = []
     failures: list[str] = []
 
-    def reporter(
-        given: Sequence[tuple[str, bytes | None]] | None,
-    ) -> Callable[[object, object], None]:
+    def reporter(headers: Headers | None) -> Callable[[object, object], None]:
         # Delivery reports do not carry headers: keep the ones that were sent.
-        headers = None if given is None else list(given)
-
         def report(error: object, message: object) -> None:
             if error is not None:
                 failures.append(str(error))
@@ -126,10 +122,11 @@ def produce(
 
         return report
 
-    for number, (key, value, headers) in enumerate(records):
+    for number, (key, value, given) in enumerate(records):
+        headers = None if given is None else list(given)
         kwargs: dict[str, Any] = {"key": key, "value": value, "on_delivery": reporter(headers)}
         if headers:
-            kwargs["headers"] = list(headers)
+            kwargs["headers"] = headers
         if partition_of is not None and number in partition_of:
             kwargs["partition"] = partition_of[number]
         while True:
