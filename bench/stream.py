@@ -12,7 +12,9 @@ full *before* its processes start, so that producing the input does not compete 
 for the CPU. A scenario is measured from its first output to its last by the outputs' own
 timestamps (CreateTime, set when each was produced; the embedded broker's group join is
 slow), counting the outputs produced in that span (not the first batch's, which open it),
-with the CPU seconds its processes spent in that span and their peak RSS. The model
+with the CPU seconds its processes spent in that span and their peak RSS; its notes give
+each process's main thread's share of the span on a core and waiting for one, and its other
+threads' (librdkafka's) share on a core. The model
 alone runs `predict_proba` on the same texts in batches of BATCH_MAX_MESSAGES in a process
 of its own; "model alone, broker busy" runs it again while a passthrough paced at that
 round's 1-worker rate moves records through the broker: whether the broker's and the
@@ -156,6 +158,42 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def main_thread_ns(pids: list[int]) -> dict[int, tuple[int, int, int]]:
+    """Each process's main thread: nanoseconds on a core and waiting in a run queue for one;
+    and its other threads' (librdkafka's) nanoseconds on a core (`/proc/PID/task/*/
+    schedstat`). A main thread that is on a core for the whole span and never waits is held
+    back by nothing but its own work."""
+    times = {}
+    for pid in pids:
+        main, others = (0, 0), 0
+        try:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                on_core, waiting, _ = (task / "schedstat").read_text().split()
+                if task.name == str(pid):
+                    main = (int(on_core), int(waiting))
+                else:
+                    others += int(on_core)
+        except (OSError, ValueError):
+            continue
+        times[pid] = (*main, others)
+    return times
+
+
+def main_thread_note(
+    before: dict[int, tuple[int, int, int]], after: dict[int, tuple[int, int, int]], span_s: float
+) -> str:
+    shares = [
+        [(end - start) / 1e9 / span_s for start, end in zip(before[pid], after[pid], strict=True)]
+        for pid in before
+        if pid in after
+    ]
+    on_core, waiting, others = (", ".join(f"{s[i]:.1%}" for s in shares) for i in range(3))
+    return (
+        f"main thread on a core {on_core} of the span, waiting for one {waiting}; "
+        f"the other threads on a core {others}"
+    )
+
+
 def machine_cpu_seconds() -> float:
     """Busy CPU seconds of the whole machine since boot (all cores, from /proc/stat)."""
     fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -291,6 +329,8 @@ def run_stream(
     count = 0
     cpu_at_first = 0.0
     pids: list[int] = []
+    threads_at_first: dict[int, tuple[int, int, int]] = {}
+    first_seen = 0.0
     try:
         deadline = time.monotonic() + 600
         while count < len(records) and time.monotonic() < deadline:
@@ -301,12 +341,16 @@ def run_stream(
                 pids = process_tree(process.pid)
                 cpu_at_first = cpu_seconds(pids)
                 other.start(pids)
+                workers = [p for p in pids if p != process.pid] if processes > 1 else pids[:1]
+                threads_at_first, first_seen = main_thread_ns(workers), time.monotonic()
             count += len(batch)
             stamps.extend(m.timestamp()[1] for m in batch)
         pids = process_tree(process.pid)
         cpu = cpu_seconds(pids) - cpu_at_first
         other_cpu = other.seconds(pids)
         broker_cpu = other.broker_seconds()
+        threads = main_thread_ns(list(threads_at_first))
+        span_s = time.monotonic() - first_seen
         workers = [p for p in pids if p != process.pid] if processes > 1 else [process.pid]
         peak = max(memory_mb(p, "VmHWM") for p in workers)
         revoked = log_path.read_text(errors="replace").count('"partitions revoked"')
@@ -324,6 +368,8 @@ def run_stream(
         notes.append(f"only {count} of {len(records)} outputs within the time limit")
     if revoked:
         notes.append(f"{revoked} rebalances during the run")
+    if threads_at_first:
+        notes.append(main_thread_note(threads_at_first, threads, span_s))
     return Result(
         name,
         processes,
