@@ -158,6 +158,12 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def worker_pids(tree: list[int], processes: int) -> list[int]:
+    """The worker processes of a `process_tree`: its root, or with `run --processes N` the
+    root's children (the root only supervises them)."""
+    return tree[1:] if processes > 1 else tree[:1]
+
+
 def main_thread_ns(pids: list[int]) -> dict[int, tuple[int, int, int]]:
     """Each process's main thread: nanoseconds on a core and waiting in a run queue for one;
     and its other threads' (librdkafka's) nanoseconds on a core (`/proc/PID/task/*/
@@ -341,8 +347,8 @@ def run_stream(
                 pids = process_tree(process.pid)
                 cpu_at_first = cpu_seconds(pids)
                 other.start(pids)
-                workers = [p for p in pids if p != process.pid] if processes > 1 else pids[:1]
-                threads_at_first, first_seen = main_thread_ns(workers), time.monotonic()
+                threads_at_first = main_thread_ns(worker_pids(pids, processes))
+                first_seen = time.monotonic()
             count += len(batch)
             stamps.extend(m.timestamp()[1] for m in batch)
         pids = process_tree(process.pid)
@@ -351,8 +357,7 @@ def run_stream(
         broker_cpu = other.broker_seconds()
         threads = main_thread_ns(list(threads_at_first))
         span_s = time.monotonic() - first_seen
-        workers = [p for p in pids if p != process.pid] if processes > 1 else [process.pid]
-        peak = max(memory_mb(p, "VmHWM") for p in workers)
+        peak = max(memory_mb(p, "VmHWM") for p in worker_pids(pids, processes))
         revoked = log_path.read_text(errors="replace").count('"partitions revoked"')
     finally:
         reader.close()
