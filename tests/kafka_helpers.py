@@ -270,10 +270,7 @@ class WorkerProcess:
 
     def http_port(self) -> int:
         self.wait_for_log("http server listening")
-        for line in self.log().splitlines():
-            if '"http server listening"' in line:
-                return int(orjson.loads(line)["port"])
-        raise AssertionError("no port logged")
+        return int(self.events("http server listening")[0]["port"])
 
     def probe(self, path: str) -> tuple[int, bytes]:
         """GET a path of the worker's HTTP server: (status, body)."""
