@@ -1,5 +1,5 @@
 """The two baselines of bench/stream.py, run as processes with the worker's settings and its
-librdkafka configuration (`consumer.clients`):
+librdkafka configuration (`consumer.stream.clients`):
 
 - `passthrough`: consume a batch (BATCH_MAX_MESSAGES, BATCH_MAX_WAIT_MS), produce the same
   bytes, wait for acknowledgements, commit; no model (what the broker and client allow at
@@ -19,9 +19,9 @@ import time
 import orjson
 from confluent_kafka import Consumer, Producer
 
-from consumer.clients import consumer_config, producer_config
-from consumer.model import load_model
-from consumer.settings import load_settings
+from consumer.config.settings import load_settings
+from consumer.model.artifact import load_model
+from consumer.stream.clients import consumer_config, producer_config
 
 
 def main(kind: str, rate: float | None = None) -> None:

@@ -27,7 +27,7 @@ from confluent_kafka import Producer
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from consumer.broker import EmbeddedBroker, create_topics  # noqa: E402
+from consumer.devkit.broker import EmbeddedBroker, create_topics  # noqa: E402
 
 BATCH = 500
 BATCHES = 40

@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.stream import encode_inputs, load_texts, produce_all  # noqa: E402
-from consumer.broker import EmbeddedBroker, create_topics  # noqa: E402
-from consumer.model import load_model  # noqa: E402
-from consumer.pipeline import Worker, settle_collector  # noqa: E402
-from consumer.settings import Settings  # noqa: E402
+from consumer.config.settings import Settings  # noqa: E402
+from consumer.devkit.broker import EmbeddedBroker, create_topics  # noqa: E402
+from consumer.model.artifact import load_model  # noqa: E402
+from consumer.stream.worker import Worker, settle_collector  # noqa: E402
 
 
 class FixedAnswers:

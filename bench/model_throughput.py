@@ -19,9 +19,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from consumer.datasets import default_data_root, load_all
-from consumer.model import load_model
-from consumer.training import DEFAULT_RECIPE, DEFAULT_SEED, recipe_examples
+from consumer.model.artifact import load_model
+from consumer.training.datasets import default_data_root, load_all
+from consumer.training.recipes import DEFAULT_RECIPE, DEFAULT_SEED, recipe_examples
 
 
 def _throughput(predict, texts: list[str], batch: int) -> float:

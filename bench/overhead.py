@@ -25,13 +25,13 @@ sys.path.insert(0, str(REPO))
 
 from confluent_kafka import Consumer  # noqa: E402
 
-import consumer.pipeline as pipeline  # noqa: E402
+import consumer.stream.worker as pipeline  # noqa: E402
 from bench.stream import encode_inputs, load_texts, produce_all, topics_for  # noqa: E402
-from consumer import clients  # noqa: E402
-from consumer.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker  # noqa: E402
-from consumer.clients import build_consumer, build_producer  # noqa: E402
-from consumer.model import load_model  # noqa: E402
-from consumer.settings import load_settings  # noqa: E402
+from consumer.config.settings import load_settings  # noqa: E402
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker  # noqa: E402
+from consumer.model.artifact import load_model  # noqa: E402
+from consumer.stream import clients  # noqa: E402
+from consumer.stream.clients import build_consumer, build_producer  # noqa: E402
 
 STAGES = {
     "consume": "consume (librdkafka hands over the records)",

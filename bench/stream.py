@@ -63,7 +63,7 @@ from confluent_kafka import (
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from consumer.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker, create_topics  # noqa: E402
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker, create_topics  # noqa: E402
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Result:
 def load_texts(count: int, seed: int) -> tuple[list[str], str]:
     """`count` texts (repeated if the data has fewer) and where they came from."""
     try:
-        from consumer.datasets import default_data_root, load_all
+        from consumer.training.datasets import default_data_root, load_all
 
         examples = load_all(default_data_root())
         origin = f"{len(examples):,} labelled texts from {default_data_root()}"
@@ -404,9 +404,9 @@ def model_alone(
 ) -> Result:
     code = (
         "import os, resource, sys, time, orjson\n"
-        "from consumer.model import load_model\n"
-        "from consumer.settings import load_settings\n"
-        "from consumer.pipeline import settle_collector\n"
+        "from consumer.model.artifact import load_model\n"
+        "from consumer.config.settings import load_settings\n"
+        "from consumer.stream.worker import settle_collector\n"
         "texts = orjson.loads(sys.stdin.buffer.read())\n"
         "model = load_model(load_settings().model_path)\n"
         f"batch = {batch}\n"
@@ -830,7 +830,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from consumer.settings import Settings
+    from consumer.config.settings import Settings
 
     defaults = Settings()
     batch, wait_ms = defaults.batch_max_messages, defaults.batch_max_wait_ms

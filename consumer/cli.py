@@ -24,15 +24,15 @@ EXIT_SHUTDOWN_TIMEOUT = 3
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from consumer.clients import build_consumer, build_producer
-    from consumer.health import Health, HealthServer
-    from consumer.logs import configure_logging, get_logger
-    from consumer.metrics import Metrics
-    from consumer.model import load_model
-    from consumer.pipeline import ConsumerLike, ProducerLike, Worker, settle_collector
-    from consumer.reload import ModelWatcher
-    from consumer.settings import load_settings
-    from consumer.supervisor import process_count, run_processes
+    from consumer.config.logs import configure_logging, get_logger
+    from consumer.config.settings import load_settings
+    from consumer.model.artifact import load_model
+    from consumer.stream.clients import build_consumer, build_producer
+    from consumer.stream.health import Health, HealthServer
+    from consumer.stream.metrics import Metrics
+    from consumer.stream.reload import ModelWatcher
+    from consumer.stream.supervisor import process_count, run_processes
+    from consumer.stream.worker import ConsumerLike, ProducerLike, Worker, settle_collector
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -98,13 +98,13 @@ def _exit_after_timeout() -> None:
 
 
 def _data_root(args: argparse.Namespace) -> Path:
-    from consumer.datasets import default_data_root
+    from consumer.training.datasets import default_data_root
 
     return Path(args.data_root) if args.data_root else default_data_root()
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from consumer.training import train_default, train_file, train_routing
+    from consumer.training.recipes import train_default, train_file, train_routing
 
     started = time.monotonic()
     if args.recipe == "default":
@@ -130,7 +130,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from consumer.evaluation import evaluate_model
+    from consumer.training.evaluation import evaluate_model
 
     started = time.monotonic()
     report = evaluate_model(Path(args.model), _data_root(args), seed=args.seed)
@@ -139,9 +139,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
-    from consumer.model import load_model
-    from consumer.offline import classify_file
-    from consumer.settings import load_settings
+    from consumer.config.settings import load_settings
+    from consumer.model.artifact import load_model
+    from consumer.tools.classify import classify_file
 
     settings = load_settings()
     classifier = load_model(
@@ -166,8 +166,8 @@ def _cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _cmd_sign_model(args: argparse.Namespace) -> int:
-    from consumer.model import load_model, sign_manifest
-    from consumer.settings import load_settings
+    from consumer.config.settings import load_settings
+    from consumer.model.artifact import load_model, sign_manifest
 
     key = load_settings().model_signing_key
     if key is None:
@@ -184,8 +184,8 @@ def _cmd_sign_model(args: argparse.Namespace) -> int:
 
 
 def _cmd_produce(args: argparse.Namespace) -> int:
-    from consumer.produce import produce_file
-    from consumer.settings import load_settings
+    from consumer.config.settings import load_settings
+    from consumer.tools.produce import produce_file
 
     settings = load_settings()
     topic = args.topic or settings.input_topic
@@ -195,8 +195,8 @@ def _cmd_produce(args: argparse.Namespace) -> int:
 
 
 def _cmd_replay_dlq(args: argparse.Namespace) -> int:
-    from consumer.replay import replay_dead_letters
-    from consumer.settings import load_settings
+    from consumer.config.settings import load_settings
+    from consumer.tools.replay import replay_dead_letters
 
     settings = load_settings()
     result = replay_dead_letters(
@@ -217,14 +217,14 @@ def _cmd_replay_dlq(args: argparse.Namespace) -> int:
 
 
 def _cmd_broker(args: argparse.Namespace) -> int:
-    from consumer.broker import EmbeddedBroker, create_topics
+    from consumer.devkit.broker import EmbeddedBroker, create_topics
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with EmbeddedBroker(port=args.port) as broker:
         if args.create_topics:
-            from consumer.settings import load_settings
+            from consumer.config.settings import load_settings
 
             settings = load_settings(kafka_bootstrap_servers=broker.bootstrap_servers)
             create_topics(
@@ -249,13 +249,13 @@ def _cmd_broker(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from consumer.demo import run_demo
+    from consumer.devkit.demo import run_demo
 
     return run_demo(messages=args.messages, workers=args.workers, seed=args.seed)
 
 
 def _cmd_schemas(args: argparse.Namespace) -> int:
-    from consumer.schemas import write_schemas
+    from consumer.contracts.schemas import write_schemas
 
     for path in write_schemas(Path(args.out)) if args.out else write_schemas():
         print(path)
@@ -387,11 +387,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from consumer.broker import BrokerError
-    from consumer.model import ModelArtifactError
-    from consumer.produce import ProduceError
-    from consumer.replay import ReplayError
-    from consumer.settings import SettingsError
+    from consumer.config.settings import SettingsError
+    from consumer.devkit.broker import BrokerError
+    from consumer.model.artifact import ModelArtifactError
+    from consumer.tools.produce import ProduceError
+    from consumer.tools.replay import ReplayError
 
     args = _parser().parse_args(argv)
     try:

@@ -18,9 +18,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.broker import EmbeddedBroker, create_topics
-from consumer.model import Classifier, load_model
-from consumer.training import train_file
+from consumer.devkit.broker import EmbeddedBroker, create_topics
+from consumer.model.artifact import load_model
+from consumer.model.classifier import Classifier
+from consumer.training.recipes import train_file
 from tests.kafka_helpers import WorkerProcess, worker_environment
 
 BENIGN = [

@@ -19,7 +19,7 @@ from typing import Any, cast
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from consumer.broker import EMBEDDED_CLIENT_PROPERTIES
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES
 
 REPO = Path(__file__).resolve().parents[1]
 #: Test clients stay quiet about connections the broker or an outage test closes.

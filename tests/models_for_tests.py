@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from consumer.model import Policy, save_model
+from consumer.model.artifact import save_model
+from consumer.model.classifier import Policy
 
 POISON = "<<poison>>"
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from consumer.health import Health, HealthServer
-from consumer.metrics import Metrics
+from consumer.stream.health import Health, HealthServer
+from consumer.stream.metrics import Metrics
 from tests.deploy.conftest import ROOT
 
 DOCKERFILE = ROOT / "Dockerfile"

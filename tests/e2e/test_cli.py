@@ -15,8 +15,8 @@ import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from consumer.contracts import Verdict
-from consumer.settings import DEFAULT_MODEL_PATH
+from consumer.config.settings import DEFAULT_MODEL_PATH
+from consumer.contracts.messages import Verdict
 from tests.conftest import Topics, labelled_texts
 from tests.kafka_helpers import REPO, WorkerProcess, produce, read_topic
 

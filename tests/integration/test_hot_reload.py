@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.contracts import Verdict
-from consumer.training import train_file
+from consumer.contracts.messages import Verdict
+from consumer.training.recipes import train_file
 from tests.conftest import Topics
 from tests.kafka_helpers import WorkerProcess, produce, read_topic
 

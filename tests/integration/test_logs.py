@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.contracts import DLQ_HEADER_PREFIX
-from consumer.model import sign_manifest
+from consumer.contracts.messages import DLQ_HEADER_PREFIX
+from consumer.model.artifact import sign_manifest
 from tests.conftest import Topics
 from tests.kafka_helpers import WorkerProcess, produce, read_topic
 

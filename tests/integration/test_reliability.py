@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.broker import EmbeddedBroker, create_topics
-from consumer.contracts import Verdict
+from consumer.contracts.messages import Verdict
+from consumer.devkit.broker import EmbeddedBroker, create_topics
 from tests.conftest import Topics
 from tests.corpus import MALFORMED, ODD_BUT_VALID
 from tests.kafka_helpers import (

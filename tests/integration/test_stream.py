@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.contracts import Verdict
+from consumer.contracts.messages import Verdict
 from tests.conftest import Topics, labelled_texts
 from tests.corpus import MALFORMED
 from tests.kafka_helpers import (

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.broker import EmbeddedBroker, create_topics
+from consumer.devkit.broker import EmbeddedBroker, create_topics
 from tests.conftest import Topics
 from tests.kafka_helpers import WorkerProcess, produce, read_topic, worker_environment
 from tests.tls import Authority, TlsProxy, free_port

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from confluent_kafka import KafkaError
 
-from consumer.acks import AckTracker, Batch
+from consumer.stream.acks import AckTracker, Batch
 
 KEY = ("in", 0)
 OTHER = ("in", 1)

@@ -4,7 +4,7 @@ import logging
 
 from structlog.testing import capture_logs
 
-from consumer.clients import PlaintextToTlsHint
+from consumer.stream.clients import PlaintextToTlsHint
 
 
 def record(message: str) -> logging.LogRecord:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from consumer.codec import Decoded, Failure, dead_letter, decode, verdict
-from consumer.contracts import Stage, Verdict
-from consumer.model import Prediction
+from consumer.contracts.messages import Stage, Verdict
+from consumer.model.classifier import Prediction
+from consumer.stream.codec import Decoded, Failure, dead_letter, decode, verdict
 from tests.fakes import FakeMessage
 
 LIMIT = 100
@@ -67,12 +67,12 @@ def test_a_value_over_the_byte_limit_fails_before_it_is_parsed() -> None:
 
 
 def test_the_byte_limit_is_checked_without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
-    import consumer.codec
+    import consumer.stream.codec
 
     def never(_: bytes) -> object:
         raise AssertionError("an over-limit value was parsed")
 
-    monkeypatch.setattr(consumer.codec.orjson, "loads", never)
+    monkeypatch.setattr(consumer.stream.codec.orjson, "loads", never)
     result = decode(msg(orjson.dumps({"text": "x" * 200})), LIMIT, max_value_bytes=100)
     assert isinstance(result, Failure) and result.exception_class == "ValueTooLarge"
 
@@ -152,7 +152,7 @@ def test_a_usual_message_skips_the_pydantic_model(monkeypatch: pytest.MonkeyPatc
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the contract model was built for a usual message")
 
-    monkeypatch.setattr("consumer.codec.ContentMessage.model_validate", refuse)
+    monkeypatch.setattr("consumer.stream.codec.ContentMessage.model_validate", refuse)
     value = orjson.dumps({"text": "hello", "id": "a1", "source": "s", "metadata": {"k": "v"}})
     result = decode(msg(value), LIMIT)
     assert isinstance(result, Decoded)
@@ -162,8 +162,8 @@ def test_a_usual_message_skips_the_pydantic_model(monkeypatch: pytest.MonkeyPatc
 def test_the_fast_path_bounds_follow_the_contract() -> None:
     from annotated_types import MaxLen
 
-    from consumer import codec
-    from consumer.contracts import ContentMessage
+    from consumer.contracts.messages import ContentMessage
+    from consumer.stream import codec
 
     bounds = [
         m.max_length for m in ContentMessage.model_fields["id"].metadata if isinstance(m, MaxLen)

@@ -6,13 +6,13 @@ import jsonschema
 import pytest
 from pydantic import ValidationError
 
-from consumer.contracts import (
+from consumer.contracts.messages import (
     MAX_TEXT_CHARS_CONTEXT,
     ContentMessage,
     DeadLetterHeader,
     Verdict,
 )
-from consumer.schemas import SCHEMA_DIR, render_schemas
+from consumer.contracts.schemas import SCHEMA_DIR, render_schemas
 
 
 def test_committed_schemas_match_the_models() -> None:

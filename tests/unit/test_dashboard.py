@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
-from consumer.metrics import Metrics
+from consumer.stream.metrics import Metrics
 
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "dashboards" / "content-classifier.json"

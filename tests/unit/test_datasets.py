@@ -1,4 +1,5 @@
-"""Tests of consumer.datasets on tiny synthetic files in the real formats, then on the real data."""
+"""Tests of consumer.training.datasets on tiny synthetic files in the real formats, then on the
+real data."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from consumer import datasets as ds
-from consumer.datasets import DataNotFoundError, Example
+from consumer.training import datasets as ds
+from consumer.training.datasets import DataNotFoundError, Example
 
 REAL_DATA_ROOT = Path(__file__).parents[3] / "shared" / "data"
 

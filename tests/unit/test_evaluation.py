@@ -1,4 +1,4 @@
-"""consumer.evaluation: held-out summaries, and full reports on small synthetic data."""
+"""consumer.training.evaluation: held-out summaries, and full reports on small synthetic data."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from consumer.evaluation import HeldOutResult, evaluate_model, summarize_held_out
-from consumer.model import load_model, sha256_of
-from consumer.training import Recipe, train_default, train_routing
+from consumer.model.artifact import load_model, sha256_of
+from consumer.training.evaluation import HeldOutResult, evaluate_model, summarize_held_out
+from consumer.training.recipes import Recipe, train_default, train_routing
 from tests.unit.test_datasets import write_all
 from tests.unit.test_training import _enlarge, _write_banking
 

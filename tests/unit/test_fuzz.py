@@ -11,9 +11,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from consumer.codec import Decoded, Failure, dead_letter, decode, verdict_values
-from consumer.contracts import ContentMessage, Verdict
-from consumer.model import Prediction
+from consumer.contracts.messages import ContentMessage, Verdict
+from consumer.model.classifier import Prediction
+from consumer.stream.codec import Decoded, Failure, dead_letter, decode, verdict_values
 from tests.fakes import FakeMessage
 
 LIMIT = 200

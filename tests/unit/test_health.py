@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from consumer.health import Health, HealthServer
-from consumer.metrics import Metrics
+from consumer.stream.health import Health, HealthServer
+from consumer.stream.metrics import Metrics
 
 
 def get(port: int, path: str) -> tuple[int, bytes]:

@@ -7,7 +7,7 @@ import orjson
 import pytest
 import structlog
 
-from consumer.logs import configure_logging, get_logger
+from consumer.config.logs import configure_logging, get_logger
 
 
 class Writes(io.StringIO):

@@ -12,16 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from consumer.model import (
+from consumer.model.artifact import (
     SIGNATURE_NAME,
-    Classifier,
     ModelArtifactError,
-    Policy,
-    Prediction,
     load_model,
     sha256_of,
     sign_manifest,
 )
+from consumer.model.classifier import Classifier, Policy, Prediction
 from tests.conftest import labelled_texts
 
 KEY = "signing-key-for-tests-0123456789"
@@ -188,7 +186,7 @@ def test_a_signature_made_with_another_key_is_refused(model_copy: Path) -> None:
 
 
 def test_the_shipped_models_load(tmp_path: Path) -> None:
-    from consumer.settings import DEFAULT_MODEL_PATH
+    from consumer.config.settings import DEFAULT_MODEL_PATH
 
     for folder in sorted(DEFAULT_MODEL_PATH.parent.iterdir()):
         assert load_model(folder).labels, folder

@@ -11,10 +11,11 @@ import orjson
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
 
-from consumer.codec import Decoded
-from consumer.model import Classifier, Policy, Prediction
-from consumer.pipeline import BatchResult, Worker, classify_isolating, settle_collector
-from consumer.settings import Settings
+from consumer.config.settings import Settings
+from consumer.model.classifier import Classifier, Policy, Prediction
+from consumer.model.isolation import classify_isolating
+from consumer.stream.codec import Decoded
+from consumer.stream.worker import BatchResult, Worker, settle_collector
 from tests.fakes import FakeConsumer, FakeMessage, FakeProducer
 
 POISON = "<<poison>>"
@@ -182,7 +183,7 @@ def test_undelivered_record_is_not_committed_and_is_retried_after_a_backoff(
     worker._resume_due()
     assert consumer.paused == {("in", 0)}, "not before the backoff has passed"
     clock = time.monotonic() + 60
-    monkeypatch.setattr("consumer.pipeline.time.monotonic", lambda: clock)
+    monkeypatch.setattr("consumer.stream.worker.time.monotonic", lambda: clock)
     worker._resume_due()
     assert consumer.paused == set()
     # A batch in flight pauses everything; its end resumes the partition being retried too.
@@ -389,7 +390,7 @@ def test_a_fast_model_classifies_on_the_loop_thread_and_a_slow_one_in_the_helper
     try:
         for offset in range(3):
             worker.process([record(offset, text("m"))])
-        monkeypatch.setattr("consumer.pipeline._INLINE_UNDER_S", 0.0)
+        monkeypatch.setattr("consumer.stream.worker._INLINE_UNDER_S", 0.0)
         for offset in range(3, 5):
             worker.process([record(offset, text("m"))])
     finally:

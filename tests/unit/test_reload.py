@@ -6,9 +6,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from consumer.metrics import Metrics
-from consumer.model import load_model, sign_manifest
-from consumer.reload import ModelWatcher
+from consumer.model.artifact import load_model, sign_manifest
+from consumer.stream.metrics import Metrics
+from consumer.stream.reload import ModelWatcher
 from tests.models_for_tests import PoisonModel, save
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from consumer.clients import build_consumer, consumer_config, producer_config
-from consumer.settings import DEFAULT_MODEL_PATH, SettingsError, load_settings
+from consumer.config.settings import DEFAULT_MODEL_PATH, SettingsError, load_settings
+from consumer.stream.clients import build_consumer, consumer_config, producer_config
 
 
 @pytest.fixture(autouse=True)

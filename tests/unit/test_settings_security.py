@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from consumer.clients import build_consumer, build_producer
-from consumer.settings import SASL_MECHANISMS, SettingsError, load_settings
+from consumer.config.settings import SASL_MECHANISMS, SettingsError, load_settings
+from consumer.stream.clients import build_consumer, build_producer
 
 SECRET = "pw-7Hq2-from-a-mounted-secret"
 

@@ -1,10 +1,10 @@
-"""consumer.textprep: the normalisation training and serving share."""
+"""consumer.model.textprep: the normalisation training and serving share."""
 
 from __future__ import annotations
 
 import pytest
 
-from consumer.textprep import normalize_batch, normalize_text
+from consumer.model.textprep import normalize_batch, normalize_text
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""consumer.training: weighting, caps, policy, calibration metric and the two recipes on
+"""consumer.training.recipes: weighting, caps, policy, calibration metric and the two recipes on
 small synthetic data."""
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import sklearn
 
-from consumer.augment import templated_injections, templated_requests
-from consumer.datasets import Example
-from consumer.model import load_model, sha256_of
-from consumer.training import (
+from consumer.model.artifact import load_model, sha256_of
+from consumer.training.augment import templated_injections, templated_requests
+from consumer.training.datasets import Example
+from consumer.training.recipes import (
     DEFAULT_RECIPE,
     TEMPLATED_SOURCE,
     Recipe,
@@ -128,7 +128,7 @@ def test_harmful_and_injection_templates_share_frames_with_benign_ones() -> None
 
 
 def test_the_lexicon_keeps_benign_and_harmful_apart_and_reaches_the_templates() -> None:
-    from consumer import lexicon
+    from consumer.training import lexicon
 
     benign = {t.lower() for t in lexicon.BENIGN_TASKS_EXTRA}
     harmful = {t.lower() for t in lexicon.HARMFUL_TASKS_EXTRA}

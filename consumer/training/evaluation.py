@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from consumer.model import MANIFEST_NAME, load_model
-from consumer.training import (
+from consumer.model.artifact import MANIFEST_NAME, load_model
+from consumer.training.recipes import (
     DEFAULT_RECIPE,
     DEFAULT_SEED,
     TEMPLATED_SOURCES,
@@ -43,7 +43,7 @@ from consumer.training import (
 )
 
 if TYPE_CHECKING:
-    from consumer.datasets import Example
+    from consumer.training.datasets import Example
 
 __all__ = [
     "HELD_OUT_GROUPS",
@@ -335,7 +335,7 @@ def _evaluate_default(
     from sklearn.metrics import confusion_matrix
     from sklearn.model_selection import train_test_split
 
-    from consumer.datasets import load_all
+    from consumer.training.datasets import load_all
 
     started = time.monotonic()
     out = model_dir / REPORT_DIR

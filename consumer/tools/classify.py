@@ -17,9 +17,9 @@ from typing import BinaryIO, TextIO
 import orjson
 from tqdm import tqdm
 
-from consumer.codec import Decoded, Failure, decode, rfc3339_now, verdict
-from consumer.model import Classifier
-from consumer.pipeline import classify_isolating
+from consumer.model.classifier import Classifier
+from consumer.model.isolation import classify_isolating
+from consumer.stream.codec import Decoded, Failure, decode, rfc3339_now, verdict
 
 __all__ = ["FileRecord", "classify_file", "read_records"]
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
-from consumer.logs import get_logger
-from consumer.settings import Settings, SettingsError, env_name_of_property
+from consumer.config.logs import get_logger
+from consumer.config.settings import Settings, SettingsError, env_name_of_property
 
 __all__ = [
     "PlaintextToTlsHint",

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from consumer.logs import get_logger
-from consumer.metrics import Metrics
+from consumer.config.logs import get_logger
+from consumer.stream.metrics import Metrics
 
 __all__ = ["Health", "HealthServer"]
 

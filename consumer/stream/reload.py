@@ -15,16 +15,16 @@ import hashlib
 import threading
 from pathlib import Path
 
-from consumer.logs import get_logger
-from consumer.metrics import Metrics
-from consumer.model import (
+from consumer.config.logs import get_logger
+from consumer.model.artifact import (
     MANIFEST_NAME,
     MODEL_FILE,
     SIGNATURE_NAME,
-    Classifier,
     SigningKey,
     load_model,
 )
+from consumer.model.classifier import Classifier
+from consumer.stream.metrics import Metrics
 
 __all__ = ["ModelWatcher", "fingerprint"]
 

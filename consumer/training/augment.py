@@ -19,8 +19,8 @@ import random
 from collections.abc import Sequence
 from typing import Final
 
-from consumer.datasets import BENIGN, MALICIOUS, Example
-from consumer.lexicon import (
+from consumer.training.datasets import BENIGN, MALICIOUS, Example
+from consumer.training.lexicon import (
     BENIGN_INSTRUCTION_TALK,
     BENIGN_TASKS_EXTRA,
     FRAMES_EXTRA,

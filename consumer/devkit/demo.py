@@ -23,9 +23,9 @@ from pathlib import Path
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from consumer.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker, create_topics
-from consumer.demo_monitor import LiveMonitor, Sample, write_report
-from consumer.produce import produce_records
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker, create_topics
+from consumer.devkit.monitor import LiveMonitor, Sample, write_report
+from consumer.tools.produce import produce_records
 
 __all__ = ["DemoSample", "load_sample", "run_demo"]
 
@@ -33,7 +33,7 @@ INPUT_TOPIC, OUTPUT_TOPIC, DLQ_TOPIC = "content.raw", "content.verdicts", "conte
 PARTITIONS = 4
 OUTPUT_DIR = Path("demo-output")
 #: The embedded broker closes idle connections; librdkafka reports each at info level.
-_QUIET_KAFKA_LOG = logging.getLogger("consumer.demo.librdkafka")
+_QUIET_KAFKA_LOG = logging.getLogger("consumer.devkit.demo.librdkafka")
 _QUIET_KAFKA_LOG.setLevel(logging.WARNING)
 
 #: Records that cannot be classified: each must come out as exactly one dead letter.
@@ -87,7 +87,7 @@ def _synthetic(count: int, rng: random.Random) -> list[tuple[str, str]]:
 def load_sample(count: int, seed: int) -> DemoSample:
     rng = random.Random(seed)
     try:
-        from consumer.datasets import DataNotFoundError, default_data_root, load_all
+        from consumer.training.datasets import DataNotFoundError, default_data_root, load_all
 
         examples = load_all(default_data_root())
         rng.shuffle(examples)

@@ -2,7 +2,7 @@
 
 The worker does not wait for a batch's acknowledgements before taking the next batch: while
 the model classifies batch N+1, the broker acknowledges the outputs of batch N. Delivery
-reports settle their batch (`consumer.acks`: one shared callback per batch, a failure names
+reports settle their batch (`consumer.stream.acks`: one shared callback per batch, a failure names
 its record), and each partition is committed up to its highest record whose output and every
 earlier one is acknowledged. So offsets are committed only for records whose
 verdict or dead letter the broker has acknowledged, and never past the first record of a
@@ -32,8 +32,13 @@ from typing import Any, Protocol
 import numpy as np
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from consumer.acks import AckTracker, Batch
-from consumer.codec import (
+from consumer.config.logs import RepeatFilter, get_logger
+from consumer.config.settings import Settings
+from consumer.contracts.messages import Stage
+from consumer.model.classifier import Classifier, Prediction
+from consumer.model.isolation import Classified, classify_isolating
+from consumer.stream.acks import AckTracker, Batch
+from consumer.stream.codec import (
     Decoded,
     Failure,
     KafkaRecord,
@@ -46,19 +51,14 @@ from consumer.codec import (
     verdict_record,
     verdict_values,
 )
-from consumer.contracts import Stage
-from consumer.health import Health
-from consumer.logs import RepeatFilter, get_logger
-from consumer.metrics import Metrics, observe_many
-from consumer.model import Classifier, Prediction
-from consumer.settings import Settings
+from consumer.stream.health import Health
+from consumer.stream.metrics import Metrics, observe_many
 
 __all__ = [
     "BatchResult",
     "ConsumerLike",
     "ProducerLike",
     "Worker",
-    "classify_isolating",
     "is_permanent",
     "settle_collector",
 ]
@@ -66,7 +66,6 @@ __all__ = [
 log = get_logger(__name__)
 
 TopicPartitionKey = tuple[str, int]
-Classified = tuple[list[tuple[Decoded, Prediction]], list[tuple[Decoded, BaseException]]]
 
 #: Errors after which producing the same record again can never succeed.
 _PERMANENT = frozenset(
@@ -155,25 +154,6 @@ class _Backoff:
     #: Paused until `retry_at`; False once resumed for the retry (the count stays until a
     #: batch of the partition is delivered).
     waiting: bool = True
-
-
-def classify_isolating(
-    classify: Callable[[Sequence[str]], list[Prediction]], items: Sequence[Decoded]
-) -> Classified:
-    """One vectorised call for the batch; if the model raises, split the batch in halves
-    until each failing record is isolated, so one poison record never blocks the others."""
-    if not items:
-        return [], []
-    try:
-        predictions = classify([item.text for item in items])
-    except Exception as exc:
-        if len(items) == 1:
-            return [], [(items[0], exc)]
-        middle = len(items) // 2
-        ok_left, bad_left = classify_isolating(classify, items[:middle])
-        ok_right, bad_right = classify_isolating(classify, items[middle:])
-        return ok_left + ok_right, bad_left + bad_right
-    return list(zip(items, predictions, strict=True)), []
 
 
 def settle_collector(batch_max_messages: int) -> None:
@@ -405,7 +385,7 @@ class Worker:
             failure, settings.dlq_topic, settings.group_id, now, self.classifier.version
         )
 
-    def _classify(self, items: list[Decoded]) -> Classified:
+    def _classify(self, items: list[Decoded]) -> Classified[Decoded]:
         """Run the model in a helper thread while this one keeps the group membership alive,
         so that even a slow model never exceeds `max.poll.interval.ms`; or, while the model
         is fast (`_INLINE_UNDER_S`), on this thread."""
@@ -419,7 +399,7 @@ class Worker:
                 elapsed = time.monotonic() - started
                 self._inline = elapsed < _INLINE_UNDER_S
                 self.metrics.inference_duration.observe(elapsed)
-        future: Future[Classified] = self._executor.submit(
+        future: Future[Classified[Decoded]] = self._executor.submit(
             classify_isolating, self.classifier.classify, items
         )
         try:

@@ -7,12 +7,12 @@ Each recipe is reproducible from one command and a fixed seed:
 
 The default recipe (see docs/model.md for the measurements behind every choice):
 
-* every source of `../shared/data` (`consumer.datasets.load_all`), with the very large benign
-  sources and Davidson's offensive tweets capped by a seeded sample, so no single source's
-  style dominates and training stays fast;
-* templated rows (`consumer.augment`) that put benign and malicious content in the same
+* every source of `../shared/data` (`consumer.training.datasets.load_all`), with the very
+  large benign sources and Davidson's offensive tweets capped by a seeded sample, so no single
+  source's style dominates and training stays fast;
+* templated rows (`consumer.training.augment`) that put benign and malicious content in the same
   frames, so the form of a request ("Write a ...", "How do I ...") decides nothing;
-* text normalised by `consumer.textprep.normalize_text` (shared with serving);
+* text normalised by `consumer.model.textprep.normalize_text` (shared with serving);
 * word 1-2-gram TF-IDF features (character n-grams cost 4-6x the throughput);
 * logistic regression with *source-balanced* sample weights: inside each category
   (harmful request, prompt injection, abusive, benign prompt, benign prose) a source weighs
@@ -42,7 +42,11 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from consumer.augment import (
+from consumer.model.artifact import save_model
+from consumer.model.classifier import Policy
+from consumer.model.estimators import CalibratedTextModel, ScoreCalibrator
+from consumer.model.textprep import normalize_batch
+from consumer.training.augment import (
     AUGMENT_SOURCE,
     INJECTION_SOURCE,
     TEMPLATED_SOURCE,
@@ -50,12 +54,9 @@ from consumer.augment import (
     templated_instructions,
     templated_requests,
 )
-from consumer.estimators import CalibratedTextModel, ScoreCalibrator
-from consumer.model import Policy, save_model
-from consumer.textprep import normalize_batch
 
 if TYPE_CHECKING:
-    from consumer.datasets import Example
+    from consumer.training.datasets import Example
 
 __all__ = [
     "DEFAULT_RECIPE",
@@ -108,7 +109,7 @@ class Recipe:
     source_alpha: float = 0.5
     # Relative weight of each category inside its label; each label weighs the same overall.
     category_weights: dict[str, float] = field(default_factory=dict)
-    # Rows from templates (`consumer.augment`): benign instructions, harmful requests and
+    # Rows from templates (`consumer.training.augment`): benign instructions, harmful requests and
     # prompt injections in shared frames; 0 for none.
     templated_instructions: int = 6000
     templated_harmful: int = 4000
@@ -352,7 +353,7 @@ def train_default(
     sources: Iterable[str] | None = None,
 ) -> Path:
     """The shipped malicious-content model, from the sources in `../shared/data`."""
-    from consumer.datasets import SOURCES, file_digests, load_all
+    from consumer.training.datasets import SOURCES, file_digests, load_all
 
     examples = recipe_examples(load_all(data_root, sources), recipe, seed)
     fitted = fit_recipe(examples, recipe, seed)
@@ -416,7 +417,7 @@ def routing_pipeline(seed: int = DEFAULT_SEED) -> Pipeline:
 
 def load_banking77_split(data_root: Path, split: str) -> tuple[list[str], list[str]]:
     """Texts and intent labels of Banking77's `train` or `test` split."""
-    from consumer.datasets import DataNotFoundError
+    from consumer.training.datasets import DataNotFoundError
 
     path = data_root / "routing" / f"banking77_{split}.csv"
     if not path.is_file():
@@ -434,7 +435,7 @@ def load_banking77_split(data_root: Path, split: str) -> tuple[list[str], list[s
 
 def train_routing(data_root: Path, out: Path, *, version: str, seed: int = DEFAULT_SEED) -> Path:
     """A Banking77 intent router: trained on the official train split, measured on its test."""
-    from consumer.datasets import SOURCES, file_digests
+    from consumer.training.datasets import SOURCES, file_digests
 
     started = time.monotonic()
     train_x, train_y = load_banking77_split(data_root, "train")
@@ -616,7 +617,7 @@ def default_model_card(
     policy: Policy,
     evaluation: dict[str, Any] | None = None,
 ) -> str:
-    from consumer.datasets import SOURCES
+    from consumer.training.datasets import SOURCES
 
     cv = metrics.get("cross_validated", {})
     lines = [
@@ -628,7 +629,7 @@ def default_model_card(
         "",
         "## Model",
         "",
-        "Text normalised by `consumer.textprep.normalize_text` (the same function serving "
+        "Text normalised by `consumer.model.textprep.normalize_text` (the same function serving "
         "uses), word 1-2-gram TF-IDF, logistic regression trained with source-balanced sample "
         "weights, and an isotonic calibration map fitted on out-of-fold scores. Rebuild with "
         "`content-classifier train --recipe default --out models/malicious-content` "
@@ -650,8 +651,8 @@ def default_model_card(
             for name in sources
         ),
         *(
-            f"| `{name}` | {source_counts[name]} | generated by `consumer.augment` (templates; "
-            "benign fillers from the sources above) |"
+            f"| `{name}` | {source_counts[name]} | generated by `consumer.training.augment` "
+            "(templates; benign fillers from the sources above) |"
             for name in TEMPLATED_SOURCES
             if name in source_counts
         ),
@@ -713,7 +714,7 @@ def routing_model_card(version: str, metrics: dict[str, Any], n_classes: int, n_
             "",
             "## Model",
             "",
-            "Text normalised by `consumer.textprep.normalize_text`, word 1-2-gram TF-IDF "
+            "Text normalised by `consumer.model.textprep.normalize_text`, word 1-2-gram TF-IDF "
             "(20,000 features), multinomial logistic regression. Rebuild with "
             "`content-classifier train --recipe routing --out models/banking-intents`.",
             "",
@@ -745,7 +746,8 @@ def _file_card(
         f"# Model card: {name} {version}",
         "",
         "Word 1-2-gram and character 2-5-gram TF-IDF features of normalised text "
-        "(`consumer.textprep.normalize_text`), logistic regression with balanced class weights.",
+        "(`consumer.model.textprep.normalize_text`), logistic regression with balanced class "
+        "weights.",
         "",
         "## Training data",
         "",

@@ -11,8 +11,8 @@ import orjson
 from confluent_kafka import Producer
 from tqdm import tqdm
 
-from consumer.clients import producer_properties
-from consumer.settings import Settings
+from consumer.config.settings import Settings
+from consumer.stream.clients import producer_properties
 
 __all__ = ["ProduceError", "produce_file", "produce_records", "read_content_file"]
 

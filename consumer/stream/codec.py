@@ -15,14 +15,14 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
-from consumer.acks import Batch
-from consumer.contracts import (
+from consumer.contracts.messages import (
     MAX_TEXT_CHARS_CONTEXT,
     ContentMessage,
     DeadLetterHeader,
     Stage,
 )
-from consumer.model import Prediction
+from consumer.model.classifier import Prediction
+from consumer.stream.acks import Batch
 
 __all__ = [
     "Decoded",

@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: The model folder shipped with the package (`models/` at the repository root).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parent.parent / "models" / "malicious-content"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "malicious-content"
 
 #: librdkafka properties the delivery guarantees rest on: the worker sets them itself and
 #: refuses an override, because with any other value a crash could lose messages.

@@ -16,9 +16,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 
-from consumer.clients import producer_properties
-from consumer.contracts import DLQ_HEADER_PREFIX, DeadLetterHeader
-from consumer.settings import Settings
+from consumer.config.settings import Settings
+from consumer.contracts.messages import DLQ_HEADER_PREFIX, DeadLetterHeader
+from consumer.stream.clients import producer_properties
 
 __all__ = ["ReplayError", "ReplayResult", "replay_dead_letters"]
 

@@ -19,8 +19,8 @@ import threading
 import time
 from types import FrameType
 
-from consumer.logs import get_logger
-from consumer.settings import Settings
+from consumer.config.logs import get_logger
+from consumer.config.settings import Settings
 
 __all__ = ["process_count", "run_processes"]
 

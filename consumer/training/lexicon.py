@@ -1,4 +1,4 @@
-"""Hand-written task lists for the templated training rows (`consumer.augment`).
+"""Hand-written task lists for the templated training rows (`consumer.training.augment`).
 
 Our sources cover few harms, each in its own words: a bag-of-words model that never saw
 "ricin" or "keylogger" in a harmful request cannot flag one. These lists widen the

@@ -7,11 +7,11 @@ from typing import Any
 
 import orjson
 
-from consumer.contracts import ContentMessage, Verdict, dead_letter_headers_schema
+from consumer.contracts.messages import ContentMessage, Verdict, dead_letter_headers_schema
 
 __all__ = ["SCHEMA_DIR", "render_schemas", "write_schemas"]
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def _with_draft(schema: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Every source file is read as it was published, byte for byte; this module maps e
 ``source`` name and a ``category`` saying what kind of content it is. Text is kept raw apart
 from stripping whitespace, undoing the word tokenisation of the NLTK corpora (``word , word .``)
 and cutting long benign prose into chunks of at most about 1000 characters on sentence
-boundaries; the shared normalisation lives in :mod:`consumer.textprep`.
+boundaries; the shared normalisation lives in :mod:`consumer.model.textprep`.
 
 Nothing here runs at import time. ``pyarrow`` is imported only by :func:`load_deepset_injection`.
 """
@@ -819,7 +819,7 @@ def default_data_root() -> Path:
         return Path(configured).expanduser()
     candidates = (
         Path.cwd() / ".." / "shared" / "data",
-        Path(__file__).resolve().parent / ".." / ".." / "shared" / "data",
+        Path(__file__).resolve().parents[3] / "shared" / "data",
     )
     for candidate in candidates:
         if candidate.is_dir():
