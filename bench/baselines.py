@@ -1,4 +1,4 @@
-"""The two baselines of bench/stream.py, run as processes with the worker's settings and its
+"""The two baselines of `bench.stream`, run as processes with the worker's settings and its
 librdkafka configuration (`consumer.stream.clients`):
 
 - `passthrough`: consume a batch (BATCH_MAX_MESSAGES, BATCH_MAX_WAIT_MS), produce the same
@@ -22,6 +22,8 @@ from confluent_kafka import Consumer, Producer
 from consumer.config.settings import load_settings
 from consumer.model.artifact import load_model
 from consumer.stream.clients import consumer_config, producer_config
+
+__all__ = ["main"]
 
 
 def main(kind: str, rate: float | None = None) -> None:

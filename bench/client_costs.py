@@ -3,7 +3,7 @@ broker: `produce` with and without a delivery callback, `produce_batch`, and ser
 delivery reports in `poll` with a Python callback, with none, and with
 `delivery.report.only.error` (confluent-kafka then skips the Python call for a success).
 
-    .venv/bin/python bench/client_costs.py [--rounds 3]
+    .venv/bin/python -m bench.client_costs [--rounds 3]
 
 Verdict-sized values (about 400 bytes), 500 a batch as the worker produces them; each batch
 is given 20 ms to be acknowledged before its reports are served, so `poll` only serves.
@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import orjson
 from confluent_kafka import Producer
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from consumer.devkit.broker import EmbeddedBroker, create_topics
 
-from consumer.devkit.broker import EmbeddedBroker, create_topics  # noqa: E402
+__all__ = ["main"]
 
 BATCH = 500
 BATCHES = 40

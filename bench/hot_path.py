@@ -4,7 +4,7 @@ an estimator that answers fixed probabilities at once and a producer that report
 delivery as it is produced. What is left is decode, the policy, verdict JSON, the batch
 bookkeeping and the metrics: the part of a worker's time that is this package's own code.
 
-    .venv/bin/python bench/hot_path.py [--batch 500] [--rounds 7]
+    .venv/bin/python -m bench.hot_path [--batch 500] [--rounds 7]
 
 Prints the fastest and the median round in microseconds a record (the fastest is the
 least disturbed by other work on the machine).
@@ -14,23 +14,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from confluent_kafka import Consumer, TopicPartition
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from bench._inputs import encode_inputs, load_texts, produce_all
+from consumer.config.settings import Settings
+from consumer.devkit.broker import EmbeddedBroker, create_topics
+from consumer.model.artifact import load_model
+from consumer.stream.worker import Worker, settle_collector
 
-from bench.stream import encode_inputs, load_texts, produce_all  # noqa: E402
-from consumer.config.settings import Settings  # noqa: E402
-from consumer.devkit.broker import EmbeddedBroker, create_topics  # noqa: E402
-from consumer.model.artifact import load_model  # noqa: E402
-from consumer.stream.worker import Worker, settle_collector  # noqa: E402
+__all__ = ["main"]
 
 
 class FixedAnswers:

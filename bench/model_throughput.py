@@ -1,6 +1,6 @@
 """predict_proba throughput: the shipped model vs a plain word 1-2-gram TF-IDF + LR, side by side.
 
-    .venv/bin/python bench/model_throughput.py [--model models/malicious-content] [--reps 5]
+    .venv/bin/python -m bench.model_throughput [--model models/malicious-content] [--reps 5]
 
 Both models score the same texts (a seeded sample of the recipe's rows), in batches of 1000,
 interleaved rep by rep so both see the same machine load; the baseline is trained here on the
@@ -22,6 +22,8 @@ from sklearn.pipeline import make_pipeline
 from consumer.model.artifact import load_model
 from consumer.training.datasets import default_data_root, load_all
 from consumer.training.recipes import DEFAULT_RECIPE, DEFAULT_SEED, recipe_examples
+
+__all__ = ["main"]
 
 
 def _throughput(predict, texts: list[str], batch: int) -> float:

@@ -1,7 +1,7 @@
 """Where a worker's time goes per record: the model alone, then the same texts through a
 worker in this process (real clients, the embedded broker), timed stage by stage.
 
-    .venv/bin/python bench/overhead.py [--messages 60000]
+    .venv/bin/python -m bench.overhead [--messages 60000]
 
 The input is written before the worker starts; the first batch (group join, warm-up) is left
 out. Stages are timed by wrapping the worker's own functions, so the figures include the
@@ -12,26 +12,24 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, cast
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from confluent_kafka import Consumer
 
-from confluent_kafka import Consumer  # noqa: E402
+import consumer.stream.worker as pipeline
+from bench._inputs import encode_inputs, load_texts, produce_all, topics_for
+from consumer.config.settings import load_settings
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker
+from consumer.devkit.harness import kafka_variables
+from consumer.model.artifact import load_model
+from consumer.stream import clients
+from consumer.stream.clients import build_consumer, build_producer
 
-import consumer.stream.worker as pipeline  # noqa: E402
-from bench.stream import encode_inputs, load_texts, produce_all, topics_for  # noqa: E402
-from consumer.config.settings import load_settings  # noqa: E402
-from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker  # noqa: E402
-from consumer.model.artifact import load_model  # noqa: E402
-from consumer.stream import clients  # noqa: E402
-from consumer.stream.clients import build_consumer, build_producer  # noqa: E402
+__all__ = ["main"]
 
 STAGES = {
     "consume": "consume (librdkafka hands over the records)",
@@ -67,8 +65,7 @@ def main() -> None:
         names = topics_for(broker.bootstrap_servers, 4)
         produce_all(broker.bootstrap_servers, names["INPUT_TOPIC"], encode_inputs(texts))
         os.environ.update(names, KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers)
-        for prop, value in EMBEDDED_CLIENT_PROPERTIES.items():
-            os.environ["KAFKA_" + prop.replace(".", "_").upper()] = value
+        os.environ.update(kafka_variables(EMBEDDED_CLIENT_PROPERTIES))
         settings = load_settings()
         classifier = load_model(settings.model_path)
         batch = settings.batch_max_messages

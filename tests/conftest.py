@@ -19,10 +19,11 @@ import orjson
 import pytest
 
 from consumer.devkit.broker import EmbeddedBroker, create_topics
+from consumer.devkit.harness import WorkerProcess
 from consumer.model.artifact import load_model
 from consumer.model.classifier import Classifier
 from consumer.training.recipes import train_file
-from tests.kafka_helpers import WorkerProcess, worker_environment
+from tests.kafka_helpers import REPO, worker_env_for
 
 BENIGN = [
     "what is the weather like tomorrow in paris",
@@ -117,7 +118,7 @@ def worker_env(bootstrap: str, tiny_model_path: Path) -> Callable[..., dict[str,
     """Factory: the environment of a worker for given topics (settings as operators set them)."""
 
     def make(t: Topics, **overrides: str) -> dict[str, str]:
-        env = worker_environment(t, bootstrap, tiny_model_path)
+        env = worker_env_for(t, bootstrap, tiny_model_path)
         env.update(overrides)
         return env
 
@@ -129,7 +130,7 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], WorkerPr
     started: list[WorkerProcess] = []
 
     def start(env: dict[str, str]) -> WorkerProcess:
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log").start()
+        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log", cwd=REPO).start()
         started.append(worker)
         return worker
 

@@ -1,25 +1,20 @@
-"""Helpers for tests against a real broker: workers as processes, producing, reading back."""
+"""Helpers for tests against a real broker: workers' environments, producing, reading back."""
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES
+from consumer.devkit.harness import worker_environment
 
 REPO = Path(__file__).resolve().parents[1]
 #: Test clients stay quiet about connections the broker or an outage test closes.
@@ -51,34 +46,23 @@ def partition_ends(sent: Iterable[Sent]) -> dict[int, int]:
     return ends
 
 
-def client_properties() -> dict[str, str]:
-    """Extra librdkafka properties for clients of the broker under test."""
-    return dict(EMBEDDED_CLIENT_PROPERTIES)
-
-
-def worker_environment(
+def worker_env_for(
     topics: Any, bootstrap: str, model_path: Path, kafka: Mapping[str, str] | None = None
 ) -> dict[str, str]:
     """A worker's environment for `topics` (anything with input, output, dlq and group), as
-    operators set it: the test's own KAFKA_ variables dropped, the broker's client properties
-    and `kafka` (librdkafka properties) passed as KAFKA_<NAME>."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-    env.update(
-        {
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "INPUT_TOPIC": topics.input,
-            "OUTPUT_TOPIC": topics.output,
-            "DLQ_TOPIC": topics.dlq,
-            "GROUP_ID": topics.group,
-            "MODEL_PATH": str(model_path),
-            "METRICS_PORT": "0",
-            "LOG_LEVEL": "INFO",
-            "SHUTDOWN_TIMEOUT_S": "10",
-        }
-    )
-    for prop, value in {**client_properties(), **(kafka or {})}.items():
-        env["KAFKA_" + prop.replace(".", "_").upper()] = value
-    return env
+    operators set it (`consumer.devkit.harness.worker_environment`): `kafka` holds more
+    librdkafka properties, passed as KAFKA_<NAME>."""
+    settings = {
+        "INPUT_TOPIC": topics.input,
+        "OUTPUT_TOPIC": topics.output,
+        "DLQ_TOPIC": topics.dlq,
+        "GROUP_ID": topics.group,
+        "MODEL_PATH": str(model_path),
+        "METRICS_PORT": "0",
+        "LOG_LEVEL": "INFO",
+        "SHUTDOWN_TIMEOUT_S": "10",
+    }
+    return worker_environment(bootstrap, settings, kafka=kafka)
 
 
 def produce(
@@ -221,84 +205,6 @@ def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -
     finally:
         reader.close()
     return {tp.partition: tp.offset for tp in committed}
-
-
-@dataclass
-class WorkerProcess:
-    """`python -m consumer run` as operators run it, with its log captured."""
-
-    env: dict[str, str]
-    log_path: Path
-    #: Extra arguments of `run` (`--processes N`).
-    args: tuple[str, ...] = ()
-    process: subprocess.Popen[bytes] = field(init=False)
-
-    def start(self) -> WorkerProcess:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer", "run", *self.args],
-            env=self.env,
-            cwd=REPO,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        return self
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def events(self, *names: str) -> list[dict[str, Any]]:
-        """The worker's JSON log lines in order (those of the events named, if any)."""
-        found = []
-        for line in self.log().splitlines():
-            if line.startswith("{"):
-                event = orjson.loads(line)
-                if not names or event.get("event") in names:
-                    found.append(event)
-        return found
-
-    def wait_for_log(self, needle: str, timeout_s: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if needle in self.log():
-                return
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker exited {self.process.returncode}:\n{self.log()}")
-            time.sleep(0.1)
-        raise AssertionError(f"{needle!r} not logged within {timeout_s} s:\n{self.log()[-3000:]}")
-
-    def http_port(self) -> int:
-        self.wait_for_log("http server listening")
-        return int(self.events("http server listening")[0]["port"])
-
-    def probe(self, path: str) -> tuple[int, bytes]:
-        """GET a path of the worker's HTTP server: (status, body)."""
-        url = f"http://127.0.0.1:{self.http_port()}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
-
-    def terminate(self, timeout_s: float = 30.0) -> tuple[int, float]:
-        """SIGTERM; returns the exit code and the seconds it took."""
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout_s)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-                self.process.wait()
-            self._log.close()
-        return code, time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
 
 
 class BackgroundStream:

@@ -12,9 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,7 +20,8 @@ from pathlib import Path
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker, create_topics
+from consumer.devkit.broker import EmbeddedBroker, create_topics
+from consumer.devkit.harness import WorkerProcess, stop_all, worker_environment
 from consumer.devkit.monitor import LiveMonitor, Sample, write_report
 from consumer.tools.produce import produce_records
 
@@ -162,48 +160,23 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
     return tally
 
 
-def _start_workers(count: int, bootstrap: str, logs: Path) -> list[subprocess.Popen[bytes]]:
-    workers = []
-    for number in range(count):
-        env = {
-            **os.environ,
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+def _start_workers(count: int, bootstrap: str, logs: Path) -> list[WorkerProcess]:
+    env = worker_environment(
+        bootstrap,
+        {
             "INPUT_TOPIC": INPUT_TOPIC,
             "OUTPUT_TOPIC": OUTPUT_TOPIC,
             "DLQ_TOPIC": DLQ_TOPIC,
             "METRICS_PORT": "0",
-            # Lag for the live progress line comes from librdkafka's statistics.
-            "KAFKA_STATISTICS_INTERVAL_MS": "500",
-            **{
-                "KAFKA_" + k.replace(".", "_").upper(): v
-                for k, v in EMBEDDED_CLIENT_PROPERTIES.items()
-            },
-        }
-        log_file = (logs / f"worker-{number}.log").open("wb")
-        workers.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "consumer", "run"],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        )
-    return workers
-
-
-def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> list[int]:
-    for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-    codes = []
-    for worker in workers:
-        try:
-            codes.append(worker.wait(30))
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            codes.append(worker.wait())
-    return codes
+        },
+        # Lag for the live progress line comes from librdkafka's statistics.
+        kafka={"statistics.interval.ms": "500"},
+        base=os.environ,
+    )
+    return [
+        WorkerProcess(env, logs / f"worker-{number}.log", append=False).start()
+        for number in range(count)
+    ]
 
 
 def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
@@ -219,9 +192,7 @@ def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
         )
         procs = _start_workers(workers, bootstrap, OUTPUT_DIR)
         print(f"workers: {workers} processes in group content-classifier (logs in {OUTPUT_DIR}/)")
-        monitor = LiveMonitor(
-            [OUTPUT_DIR / f"worker-{n}.log" for n in range(workers)], len(sample.records)
-        ).start()
+        monitor = LiveMonitor(procs, len(sample.records)).start()
         samples: list[Sample] = []
         try:
             producer = Producer(
@@ -234,7 +205,7 @@ def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
             tally = _read_outputs(bootstrap, sample.expected, sent, timeout_s=300)
         finally:
             samples = monitor.stop()
-            codes = _stop_workers(procs)
+            codes = stop_all(procs, timeout_s=30)
     summary = _summary(sample, sent, tally, codes, time.monotonic() - started)
     print("\n".join(["", *summary]))
     report = write_report(samples, summary, OUTPUT_DIR)

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import orjson
 from prometheus_client.parser import text_string_to_metric_families
+
+from consumer.devkit.harness import WorkerProcess
 
 __all__ = ["LiveMonitor", "Sample", "write_report"]
 
@@ -43,17 +44,6 @@ class Sample:
         return self.verdicts + self.dead_letters
 
 
-def _port_of(log_path: Path) -> int | None:
-    try:
-        text = log_path.read_text(errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if '"http server listening"' in line:
-            return int(orjson.loads(line)["port"])
-    return None
-
-
 def scrape(port: int) -> dict[str, float]:
     """Totals of one worker's metrics that the demo shows."""
     url = f"http://127.0.0.1:{port}/metrics"
@@ -74,17 +64,17 @@ def scrape(port: int) -> dict[str, float]:
 class LiveMonitor:
     def __init__(
         self,
-        log_paths: Sequence[Path],
+        workers: Sequence[WorkerProcess],
         total: int,
         out: TextIO = sys.stderr,
         every_s: float = 0.25,
     ) -> None:
-        self.log_paths = list(log_paths)
+        self.workers = list(workers)
         self.total = total
         self.out = out
         self.every_s = every_s
         self.samples: list[Sample] = []
-        self._ports: dict[Path, int] = {}
+        self._ports: dict[int, int] = {}
         self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demo-monitor", daemon=True)
@@ -105,11 +95,11 @@ class LiveMonitor:
 
     def sample(self) -> Sample | None:
         totals = dict.fromkeys(_SUMS.values(), 0.0)
-        for path in self.log_paths:
-            port = self._ports.get(path) or _port_of(path)
+        for number, worker in enumerate(self.workers):
+            port = self._ports.get(number) or worker.logged_http_port()
             if port is None:
                 continue
-            self._ports[path] = port
+            self._ports[number] = port
             try:
                 for key, value in scrape(port).items():
                     totals[key] += value

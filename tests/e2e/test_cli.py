@@ -17,8 +17,9 @@ from confluent_kafka.admin import AdminClient
 
 from consumer.config.settings import DEFAULT_MODEL_PATH
 from consumer.contracts.messages import Verdict
+from consumer.devkit.harness import WorkerProcess
 from tests.conftest import Topics, labelled_texts
-from tests.kafka_helpers import REPO, WorkerProcess, produce, read_topic
+from tests.kafka_helpers import REPO, produce, read_topic
 
 pytestmark = pytest.mark.e2e
 
@@ -204,14 +205,14 @@ def test_a_signal_stops_the_worker_cleanly_within_the_timeout(
 ) -> None:
     t = topics(partitions=2)
     worker = start_worker(worker_env(t, SHUTDOWN_TIMEOUT_S="5"))
-    worker.wait_for_log("partitions assigned")
+    worker.wait_for_event("partitions assigned")
     # Keep records flowing while the signal lands, so a batch is likely in flight.
     produce(
         bootstrap, t.input, ((None, orjson.dumps({"text": f"m{i}"}), None) for i in range(3000))
     )
     started = time.monotonic()
-    worker.process.send_signal(sig)
-    code = worker.process.wait(30)
+    worker.send_signal(sig)
+    code = worker.wait(30)
     assert code == 0, worker.log()[-2000:]
     assert time.monotonic() - started < 5
     assert "worker stopped" in worker.log()

@@ -10,9 +10,10 @@ import orjson
 import pytest
 
 from consumer.contracts.messages import Verdict
+from consumer.devkit.harness import WorkerProcess
 from consumer.training.recipes import train_file
 from tests.conftest import Topics
-from tests.kafka_helpers import WorkerProcess, produce, read_topic
+from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +60,7 @@ def test_a_running_worker_switches_to_a_new_model_and_refuses_a_bad_one(
     (serving / "manifest.json").write_bytes(orjson.dumps(manifest))
     worker.wait_for_log("new model refused")
     assert versions_of("c", 100, 200) == {"10.0.0"}, "the old model keeps serving"
-    assert worker.process.poll() is None
+    assert worker.returncode is None
     status, metrics = worker.probe("/metrics")
     assert status == 200
     assert b'content_classifier_model_reloads_total{result="refused"} 1.0' in metrics

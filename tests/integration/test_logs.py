@@ -10,9 +10,10 @@ import orjson
 import pytest
 
 from consumer.contracts.messages import DLQ_HEADER_PREFIX
+from consumer.devkit.harness import WorkerProcess
 from consumer.model.artifact import sign_manifest
 from tests.conftest import Topics
-from tests.kafka_helpers import WorkerProcess, produce, read_topic
+from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
 

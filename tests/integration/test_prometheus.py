@@ -31,8 +31,9 @@ from typing import Any
 import orjson
 import pytest
 
+from consumer.devkit.harness import WorkerProcess
 from tests.conftest import Topics
-from tests.kafka_helpers import BackgroundStream, WorkerProcess, produce
+from tests.kafka_helpers import BackgroundStream, produce
 
 pytestmark = pytest.mark.integration
 

@@ -17,6 +17,7 @@ import pytest
 
 from consumer.contracts.messages import Verdict
 from consumer.devkit.broker import EmbeddedBroker, create_topics
+from consumer.devkit.harness import WorkerProcess
 from tests.conftest import Topics
 from tests.corpus import MALFORMED, ODD_BUT_VALID
 from tests.kafka_helpers import (
@@ -25,7 +26,6 @@ from tests.kafka_helpers import (
     Output,
     Record,
     Sent,
-    WorkerProcess,
     committed_offsets,
     partition_ends,
     produce,
@@ -105,7 +105,7 @@ def test_sigkill_mid_stream_loses_nothing(
     env = worker_env(t, BATCH_MAX_MESSAGES=str(BATCH))
     victim, survivor = start_worker(env), start_worker(env)
     for worker in (victim, survivor):
-        worker.wait_for_log("partitions assigned")
+        worker.wait_for_event("partitions assigned")
     stream = BackgroundStream(bootstrap, t.input, chunk=500, pause_s=0.1, total=20_000).start()
     time.sleep(2.5)
     held = partitions_held(victim)
@@ -132,14 +132,14 @@ def test_rebalance_storm_loses_nothing(
     t = topics(partitions=4)
     env = worker_env(t, BATCH_MAX_MESSAGES=str(BATCH))
     steady = start_worker(env)
-    steady.wait_for_log("partitions assigned")
+    steady.wait_for_event("partitions assigned")
     stream = BackgroundStream(bootstrap, t.input, chunk=200, pause_s=0.05).start()
     cycles = 3
     codes = []
     try:
         for _ in range(cycles):
             joiner = start_worker(env)
-            joiner.wait_for_log("partitions assigned")
+            joiner.wait_for_event("partitions assigned")
             time.sleep(1.0)
             codes.append(joiner.terminate()[0])
             time.sleep(0.5)
@@ -148,7 +148,7 @@ def test_rebalance_storm_loses_nothing(
     verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent), timeout_s=120)
     figures = account("rebalance storm", t, sent, verdicts, [])
     assert codes == [0] * cycles, "a leaving member exits 0 every time"
-    assert steady.process.poll() is None, "the steady member never crashed"
+    assert steady.returncode is None, "the steady member never crashed"
     # Each join and each leave may redo at most one batch per partition that moved.
     assert figures["duplicates"] <= BATCH * t.partitions * 2 * cycles
     assert "Traceback" not in steady.log()
@@ -188,7 +188,7 @@ def test_a_poison_record_is_isolated_and_the_partition_moves_on(
 
 
 def rss_kib(worker: WorkerProcess) -> int:
-    status = Path(f"/proc/{worker.process.pid}/status").read_text()
+    status = Path(f"/proc/{worker.pid}/status").read_text()
     return int(next(line for line in status.splitlines() if line.startswith("VmRSS")).split()[1])
 
 
@@ -201,7 +201,7 @@ def test_hostile_input_yields_one_dead_letter_each_and_memory_stays_bounded(
     assert len(MALFORMED) >= 30
     t = topics(partitions=4)
     worker = start_worker(worker_env(t))
-    worker.wait_for_log("partitions assigned")
+    worker.wait_for_event("partitions assigned")
 
     def round_of_records() -> list[
         tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
@@ -250,7 +250,7 @@ def test_hostile_input_yields_one_dead_letter_each_and_memory_stays_bounded(
         ).decode(),
     )
     assert growth_mib < 64, f"RSS grew by {growth_mib:.0f} MiB over {rounds} rounds"
-    assert worker.process.poll() is None
+    assert worker.returncode is None
     assert worker.terminate()[0] == 0
 
 
@@ -273,7 +273,7 @@ def test_a_slow_model_never_exceeds_the_poll_interval(
         SHUTDOWN_TIMEOUT_S="15",
     )
     worker = start_worker(env)
-    worker.wait_for_log("partitions assigned")
+    worker.wait_for_event("partitions assigned")
     sent = produce(
         bootstrap, t.input, ((None, orjson.dumps({"text": f"s{i}"}), None) for i in range(150))
     )
@@ -332,7 +332,7 @@ def test_a_broker_outage_pauses_the_work_and_loses_nothing(
                 KAFKA_MESSAGE_TIMEOUT_MS="4000",
             )
             worker = start_worker(env)
-            worker.wait_for_log("partitions assigned")
+            worker.wait_for_event("partitions assigned")
             wait_for_status(worker, "/readyz", 200)
             stream = BackgroundStream(bootstrap, t.input, chunk=250, pause_s=0.1, total=6000)
             stream.start()
@@ -345,7 +345,7 @@ def test_a_broker_outage_pauses_the_work_and_loses_nothing(
             wait_for_status(worker, "/readyz", 503, timeout_s=11)
             assert worker.probe("/healthz")[0] == 200, "alive, though not ready"
             time.sleep(max(0.0, 12 - (time.monotonic() - cut_at)))
-            assert worker.process.poll() is None, "the worker survives the outage"
+            assert worker.returncode is None, "the worker survives the outage"
             proxy.restore()
             sent = stream.wait()
             verdicts = read_topic(bootstrap, t.output, 2, expect=len(sent), timeout_s=120)
@@ -398,7 +398,7 @@ def test_replay_dlq_sends_dead_letters_back_after_the_cause_is_fixed(
 
     # The cause is fixed: a model that does not crash on the marker.
     fixed = start_worker(worker_env(t))
-    fixed.wait_for_log("partitions assigned")
+    fixed.wait_for_event("partitions assigned")
 
     def replay(*args: str) -> str:
         result = subprocess.run(

@@ -13,13 +13,14 @@ import orjson
 import pytest
 
 from consumer.contracts.messages import Verdict
+from consumer.devkit.harness import RUN, WorkerProcess
 from tests.conftest import Topics, labelled_texts
 from tests.corpus import MALFORMED
 from tests.kafka_helpers import (
+    REPO,
     BackgroundStream,
     Output,
     Sent,
-    WorkerProcess,
     committed_offsets,
     partition_ends,
     produce,
@@ -173,7 +174,7 @@ def test_two_workers_share_the_partitions(
     env = worker_env(t)
     first, second = start_worker(env), start_worker(env)
     for worker in (first, second):
-        worker.wait_for_log("partitions assigned")
+        worker.wait_for_event("partitions assigned")
     sent, _, _ = send_and_check(bootstrap, t, seed=11)
 
     processed = []
@@ -199,12 +200,12 @@ def test_a_member_joining_mid_stream_takes_over_without_loss_or_duplicates(
     t = topics(partitions=4)
     env = worker_env(t, BATCH_MAX_MESSAGES="50", BATCH_MAX_WAIT_MS="20")
     first = start_worker(env)
-    first.wait_for_log("partitions assigned")
+    first.wait_for_event("partitions assigned")
     stream = BackgroundStream(bootstrap, t.input, chunk=100).start()
     try:
         time.sleep(2)
         second = start_worker(env)
-        second.wait_for_log("partitions assigned")
+        second.wait_for_event("partitions assigned")
         first.wait_for_log("partitions revoked")
         time.sleep(2)
     finally:
@@ -225,8 +226,9 @@ def test_run_with_processes_starts_members_of_one_group(
 ) -> None:
     """`run --processes 2`: two workers share the partitions; SIGTERM stops both cleanly."""
     t = topics(partitions=4)
-    worker = WorkerProcess(worker_env(t), tmp_path / "processes.log", ("--processes", "2"))
-    worker.start()
+    worker = WorkerProcess(
+        worker_env(t), tmp_path / "processes.log", (*RUN, "--processes", "2"), cwd=REPO
+    ).start()
     try:
         deadline = time.monotonic() + 30
         while worker.log().count('"partitions assigned"') < 2:
@@ -235,8 +237,7 @@ def test_run_with_processes_starts_members_of_one_group(
         sent, _, _ = send_and_check(bootstrap, t, seed=5)
         code, _ = worker.terminate()
     finally:
-        if worker.process.poll() is None:
-            worker.process.kill()
+        worker.kill()
     assert code == 0, worker.log()[-3000:]
     stopped = [event["records"] for event in worker.events("worker stopped")]
     assert len(stopped) == 2 and all(count > 0 for count in stopped), stopped

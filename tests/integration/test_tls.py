@@ -15,8 +15,9 @@ import orjson
 import pytest
 
 from consumer.devkit.broker import EmbeddedBroker, create_topics
+from consumer.devkit.harness import WorkerProcess
 from tests.conftest import Topics
-from tests.kafka_helpers import WorkerProcess, produce, read_topic, worker_environment
+from tests.kafka_helpers import produce, read_topic, worker_env_for
 from tests.tls import Authority, TlsProxy, free_port
 
 pytestmark = pytest.mark.integration
@@ -76,7 +77,7 @@ def test_the_worker_classifies_over_tls_with_the_certificate_verified(
 ) -> None:
     t = tls_topics
     produce(tls_broker.address, t.input, records(40), config=tls_broker.client)
-    env = worker_environment(t, tls_broker.address, tiny_model_path, tls_broker.client)
+    env = worker_env_for(t, tls_broker.address, tiny_model_path, tls_broker.client)
     worker = start_worker(env)
     verdicts = read_topic(
         tls_broker.address, t.output, t.partitions, expect=40, config=tls_broker.client
@@ -98,7 +99,7 @@ def test_a_worker_that_does_not_trust_the_certificate_gets_nothing_through(
     t = tls_topics
     produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
     other_ca = Authority.create(tmp_path / "other-ca", name="someone else's CA")
-    env = worker_environment(
+    env = worker_env_for(
         t,
         tls_broker.address,
         tiny_model_path,
@@ -124,7 +125,7 @@ def test_plaintext_to_the_tls_port_is_refused_with_a_hint(
 ) -> None:
     t = tls_topics
     produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
-    env = worker_environment(t, tls_broker.address, tiny_model_path, {})
+    env = worker_env_for(t, tls_broker.address, tiny_model_path, {})
     worker = start_worker(env)
     worker.wait_for_log("as a TLS listener does to a plaintext client")
     assert "KAFKA_SECURITY_PROTOCOL=SSL" in worker.log()
