@@ -21,7 +21,7 @@ import pytest
 from consumer.devkit.broker import EmbeddedBroker, create_topics
 from consumer.model.artifact import load_model
 from consumer.model.classifier import Classifier
-from consumer.training.recipes import train_file
+from consumer.training.file_model import train_file
 from tests.kafka_helpers import WorkerProcess, worker_environment
 
 BENIGN = [

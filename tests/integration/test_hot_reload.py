@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from consumer.contracts.messages import Verdict
-from consumer.training.recipes import train_file
+from consumer.training.file_model import train_file
 from tests.conftest import Topics
 from tests.kafka_helpers import WorkerProcess, produce, read_topic
 
