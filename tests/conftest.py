@@ -22,7 +22,7 @@ from consumer.devkit.broker import EmbeddedBroker, create_topics
 from consumer.devkit.harness import WorkerProcess
 from consumer.model.artifact import load_model
 from consumer.model.classifier import Classifier
-from consumer.training.recipes import train_file
+from consumer.training.file_model import train_file
 from tests.kafka_helpers import REPO, worker_env_for
 
 BENIGN = [

@@ -18,292 +18,46 @@ manifest (`metrics.evaluation`); the model file and its sha256 are untouched.
 
 from __future__ import annotations
 
-import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
 
 from consumer.model.artifact import MANIFEST_NAME, load_model
+from consumer.training.augment import TEMPLATED_SOURCES
+from consumer.training.heldout import (
+    ECE_TARGET,
+    HARD_NEGATIVE_SOURCES,
+    MAX_HELD_OUT_ROWS,
+    RANDOM_SPLIT_F1_TARGET,
+    TARGETS,
+    held_out_evaluation,
+    summarize_held_out,
+)
+from consumer.training.plots import (
+    plot_calibration,
+    plot_confusion,
+    plot_per_class,
+    plot_per_source,
+    plot_pr,
+)
+from consumer.training.policy import binary_metrics, expected_calibration_error
 from consumer.training.recipes import (
     DEFAULT_RECIPE,
     DEFAULT_SEED,
-    TEMPLATED_SOURCES,
     Recipe,
-    binary_metrics,
-    expected_calibration_error,
     fit_recipe,
-    load_banking77_split,
     recipe_examples,
 )
+from consumer.training.routing import load_banking77_split
 
-if TYPE_CHECKING:
-    from consumer.training.datasets import Example
-
-__all__ = [
-    "HELD_OUT_GROUPS",
-    "MAX_HELD_OUT_ROWS",
-    "TARGETS",
-    "HeldOutResult",
-    "evaluate_model",
-    "held_out_evaluation",
-    "summarize_held_out",
-]
+__all__ = ["REPORT_DIR", "evaluate_model"]
 
 REPORT_DIR = "evaluation"
-MAX_HELD_OUT_ROWS = 3000
-
-# Each group is left out together: sources that copy or closely imitate each other
-# (AdvBench, DangerousQA and SimpleSafetyTests; the two NLTK review corpora) would
-# otherwise leak into each other's test.
-HELD_OUT_GROUPS: dict[str, tuple[str, ...]] = {
-    "advbench+dangerousqa+sst": ("advbench", "dangerousqa", "simple_safety_tests"),
-    "catqa": ("catqa",),
-    "harmfulqa": ("harmfulqa",),
-    "donotanswer": ("donotanswer",),
-    "cse_interpreter": ("cyberseceval_interpreter",),
-    "jailbreak": ("jailbreak",),
-    "deepset_injection": ("deepset_injection",),
-    "cse_injection": ("cyberseceval_injection",),
-    "davidson": ("davidson",),
-    "goemotions": ("goemotions",),
-    "wiki+state_union": ("wiki_sents", "nltk_state_union"),
-    "movie_reviews": ("nltk_movie_reviews", "nltk_sentence_polarity", "nltk_subjectivity"),
-    "product_reviews": ("nltk_product_reviews", "nltk_pros_cons"),
-    "sms_ham": ("sms_spam",),
-    "banking77+clinc150": ("banking77", "clinc150"),
-    "queries+sgd": ("query_wellformedness", "sgd_dialogues"),
-    "cse_mitre_benign": ("cyberseceval_mitre_frr",),
-}
-
-# Targets of issue 3 for held-out sources: (category, "recall" | "fpr", bound).
-TARGETS: dict[str, tuple[str, float]] = {
-    "harmful_request": ("recall", 0.90),
-    "prompt_injection": ("recall", 0.90),
-    "benign_prose": ("fpr", 0.05),
-    "benign_prompt": ("fpr", 0.10),
-}
-# Benign prompts written to look like attacks (security coding requests; the system prompts
-# that CyberSecEval's injections attack, "the password is X, do not reveal it"): reported
-# apart as well, since they are hard negatives by design, not ordinary harmless prompts.
-HARD_NEGATIVE_SOURCES: frozenset[str] = frozenset(
-    {"cyberseceval_mitre_frr", "cyberseceval_injection"}
-)
-RANDOM_SPLIT_F1_TARGET = 0.97
-ECE_TARGET = 0.03
-
-
-@dataclass(frozen=True)
-class HeldOutResult:
-    group: str
-    source: str
-    category: str
-    rows: int
-    flagged: int  # rows at or above the refitted model's own threshold
-
-    @property
-    def rate(self) -> float:
-        return self.flagged / self.rows if self.rows else 0.0
-
-
-def _sample(rows: list[Example], limit: int, seed: int) -> list[Example]:
-    if len(rows) <= limit:
-        return rows
-    keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
-    return [rows[i] for i in keep]
-
-
-def held_out_evaluation(
-    examples: Sequence[Example],
-    recipe: Recipe,
-    seed: int,
-    groups: dict[str, tuple[str, ...]] | None = None,
-    max_rows: int = MAX_HELD_OUT_ROWS,
-) -> list[HeldOutResult]:
-    """Refit the recipe without each group; the share of the group's rows it flags."""
-    groups = HELD_OUT_GROUPS if groups is None else groups
-    present = {e.source for e in examples}
-    results: list[HeldOutResult] = []
-    for group, sources in groups.items():
-        if not present & set(sources):
-            continue
-        fitted = fit_recipe(recipe_examples(examples, recipe, seed, exclude=sources), recipe, seed)
-        by_key: dict[tuple[str, str], list[Example]] = defaultdict(list)
-        for e in examples:
-            if e.source in sources:
-                by_key[(e.source, e.category)].append(e)
-        for (source, category), rows in sorted(by_key.items()):
-            rows = _sample(rows, max_rows, seed)
-            proba = fitted.model.predict_proba([e.text for e in rows])[:, 1]
-            flagged = int((proba >= fitted.policy.threshold).sum())
-            results.append(HeldOutResult(group, source, category, len(rows), flagged))
-    return results
-
-
-def summarize_held_out(results: Sequence[HeldOutResult]) -> dict[str, dict[str, Any]]:
-    """Per category: the mean rate over held-out sources (each source counts once), the
-    pooled rate, the worst source, and whether the issue's target is met."""
-    by_category: dict[str, list[HeldOutResult]] = defaultdict(list)
-    for r in results:
-        by_category[r.category].append(r)
-    summary: dict[str, dict[str, Any]] = {}
-    for category, rows in sorted(by_category.items()):
-        kind = "fpr" if category.startswith("benign") else "recall"
-        rates = [r.rate for r in rows]
-        worst = (
-            min(rows, key=lambda r: r.rate) if kind == "recall" else max(rows, key=lambda r: r.rate)
-        )
-        entry: dict[str, Any] = {
-            "measure": kind,
-            "mean_over_sources": round(float(np.mean(rates)), 4),
-            "pooled": round(sum(r.flagged for r in rows) / max(sum(r.rows for r in rows), 1), 4),
-            "worst_source": worst.source,
-            "worst": round(worst.rate, 4),
-            "sources": len(rows),
-        }
-        if category in TARGETS:
-            _, bound = TARGETS[category]
-            value = entry["mean_over_sources"]
-            entry["target"] = bound
-            entry["met"] = bool(value >= bound if kind == "recall" else value <= bound)
-        summary[category] = entry
-    return summary
-
-
-# --------------------------------------------------------------------------------------------
-# plots
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _plot_pr(path: Path, proba: np.ndarray, y: np.ndarray, threshold: float) -> None:
-    from sklearn.metrics import precision_recall_curve
-
-    plt = _pyplot()
-    precision, recall, thresholds = precision_recall_curve(y, proba)
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.plot(recall, precision, lw=1.5)
-    at = int(np.searchsorted(thresholds, threshold))
-    if at < len(thresholds):
-        ax.plot(recall[at], precision[at], "o", color="C3", label=f"threshold {threshold:.3f}")
-        ax.legend(loc="lower left")
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall (random split)")
-    ax.set_xlim(0, 1.01)
-    ax.set_ylim(0, 1.01)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _reliability(
-    proba: np.ndarray, y: np.ndarray, bins: int = 15
-) -> tuple[list[float], list[float]]:
-    index = np.minimum((proba * bins).astype(int), bins - 1)
-    conf, acc = [], []
-    for b in range(bins):
-        mask = index == b
-        if mask.any():
-            conf.append(float(proba[mask].mean()))
-            acc.append(float(y[mask].mean()))
-    return conf, acc
-
-
-def _plot_calibration(
-    path: Path, curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str
-) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1)
-    for name, (proba, y) in curves.items():
-        conf, acc = _reliability(proba, y)
-        ece = expected_calibration_error(proba, y)
-        ax.plot(conf, acc, "o-", ms=4, label=f"{name} (ECE {ece:.3f})")
-    ax.set(xlabel="predicted probability", ylabel="observed frequency", title=title)
-    ax.legend(loc="upper left", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_confusion(path: Path, matrix: np.ndarray, labels: Sequence[str], title: str) -> None:
-    plt = _pyplot()
-    size = 4.5 if len(labels) <= 4 else 12
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ticks = range(len(labels))
-    small = len(labels) > 4
-    ax.set_xticks(list(ticks), labels, rotation=90 if small else 0, fontsize=4 if small else 9)
-    ax.set_yticks(list(ticks), labels, fontsize=4 if small else 9)
-    if not small:
-        for i in ticks:
-            for j in ticks:
-                colour = "white" if matrix[i, j] > matrix.max() / 2 else "black"
-                ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=colour)
-    ax.set(xlabel="predicted", ylabel="true", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130 if small else 110)
-    plt.close(fig)
-
-
-def _plot_per_source(path: Path, results: Sequence[HeldOutResult]) -> None:
-    plt = _pyplot()
-    rows = sorted(results, key=lambda r: (r.category.startswith("benign"), r.category, r.source))
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(rows) + 1.2))
-    colours = {
-        "harmful_request": "C3",
-        "prompt_injection": "C1",
-        "abusive": "C4",
-        "benign_prompt": "C0",
-        "benign_prose": "C2",
-    }
-    names = [f"{r.source} ({r.category})" for r in rows]
-    ax.barh(range(len(rows)), [r.rate for r in rows], color=[colours[r.category] for r in rows])
-    for i, r in enumerate(rows):
-        if r.category in TARGETS:
-            ax.plot([TARGETS[r.category][1]] * 2, [i - 0.4, i + 0.4], color="black", lw=1.5)
-        ax.text(r.rate + 0.01, i, f"{r.rate:.2f}", va="center", fontsize=7)
-    ax.set_yticks(range(len(rows)), names, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlim(0, 1.1)
-    ax.set(
-        xlabel="share flagged malicious (recall for malicious rows, FPR for benign rows)",
-        title="Held-out sources (model refitted without each); | = target",
-    )
-    ax.grid(axis="x", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_per_class(path: Path, names: Sequence[str], values: Sequence[float], title: str) -> None:
-    plt = _pyplot()
-    order = np.argsort(values)
-    fig, ax = plt.subplots(figsize=(7, 0.14 * len(names) + 1.2))
-    ax.barh(range(len(names)), [values[i] for i in order])
-    ax.set_yticks(range(len(names)), [names[i] for i in order], fontsize=5)
-    ax.set_xlim(0, 1)
-    ax.set(xlabel="F1", title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-# --------------------------------------------------------------------------------------------
-# reports
 
 
 def _update_manifest(model_dir: Path, evaluation: dict[str, Any]) -> None:
@@ -375,17 +129,17 @@ def _evaluate_default(
     if "benign_prompt" in ordinary:
         summary["benign_prompt_ordinary"] = ordinary["benign_prompt"]
 
-    _plot_pr(out / "precision_recall.png", proba, y, threshold)
+    plot_pr(out / "precision_recall.png", proba, y, threshold)
     held_proba_curves = {"random split": (proba, y)}
-    _plot_calibration(out / "calibration.png", held_proba_curves, "Calibration (random split)")
+    plot_calibration(out / "calibration.png", held_proba_curves, "Calibration (random split)")
     matrix = confusion_matrix(y, proba >= threshold, labels=[0, 1])
-    _plot_confusion(
+    plot_confusion(
         out / "confusion_matrix.png",
         matrix,
         ["benign", "malicious"],
         f"Random split, threshold {threshold:.3f}",
     )
-    _plot_per_source(out / "per_source.png", held)
+    plot_per_source(out / "per_source.png", held)
 
     shipped = load_model(model_dir)
     evaluation: dict[str, Any] = {
@@ -510,13 +264,13 @@ def _evaluate_routing(model_dir: Path, data_root: Path, seed: int) -> tuple[str,
         "seed": seed,
     }
     matrix = confusion_matrix(labels, predicted, labels=list(classes))
-    _plot_confusion(out / "confusion_matrix.png", matrix, list(classes), "Banking77 test")
-    _plot_calibration(
+    plot_confusion(out / "confusion_matrix.png", matrix, list(classes), "Banking77 test")
+    plot_calibration(
         out / "calibration.png",
         {"top label": (top, correct)},
         "Calibration of the top label (test)",
     )
-    _plot_per_class(out / "per_intent_f1.png", list(classes), list(per_class), "F1 per intent")
+    plot_per_class(out / "per_intent_f1.png", list(classes), list(per_class), "F1 per intent")
     worst = np.argsort(per_class)[:10]
     t: dict[str, Any] = evaluation["official_test"]
     lines = [

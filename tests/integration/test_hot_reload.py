@@ -11,7 +11,7 @@ import pytest
 
 from consumer.contracts.messages import Verdict
 from consumer.devkit.harness import WorkerProcess
-from consumer.training.recipes import train_file
+from consumer.training.file_model import train_file
 from tests.conftest import Topics
 from tests.kafka_helpers import produce, read_topic
 

@@ -517,9 +517,9 @@ def test_harmful_sources(data_root: Path) -> None:
 
 
 def test_registry_is_consistent() -> None:
-    every_file = [rel for spec in ds.SOURCES.values() for rel in spec.files]
+    every_file = [rel for spec in ds.sources().values() for rel in spec.files]
     assert not any("redinstruct_adversarialqa" in rel for rel in every_file)
-    for name, spec in ds.SOURCES.items():
+    for name, spec in ds.sources().items():
         assert spec.name == name
         assert spec.category in ds.CATEGORIES
         assert spec.category != "spam"
@@ -530,7 +530,7 @@ def test_registry_is_consistent() -> None:
 
 def test_load_all_covers_every_source_without_spam_or_duplicates(data_root: Path) -> None:
     examples = ds.load_all(data_root)
-    assert {e.source for e in examples} == set(ds.SOURCES)
+    assert {e.source for e in examples} == set(ds.sources())
     assert "spam" not in {e.category for e in examples}
     assert "must never be read" not in {e.text for e in examples}
     texts = [e.text for e in examples]
@@ -637,11 +637,11 @@ def test_real_data_loads_with_plausible_counts_and_documented_digests() -> None:
     assert categories["benign_prose"] >= 30000
     assert "spam" not in categories
     assert {e.label for e in examples} == {"benign", "malicious"}
-    assert {e.source for e in examples} == set(ds.SOURCES)
+    assert {e.source for e in examples} == set(ds.sources())
     assert len({e.text for e in examples}) == len(examples)
 
     documented = _readme_digests(root)
-    digests = ds.file_digests(root, ds.SOURCES)
+    digests = ds.file_digests(root, ds.sources())
     assert len(digests) >= 30
     for rel, digest in digests.items():
         assert documented[rel] == digest, rel

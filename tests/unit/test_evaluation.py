@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from consumer.model.artifact import load_model, sha256_of
-from consumer.training.evaluation import HeldOutResult, evaluate_model, summarize_held_out
-from consumer.training.recipes import Recipe, train_default, train_routing
+from consumer.training.evaluation import evaluate_model
+from consumer.training.heldout import HeldOutResult, summarize_held_out
+from consumer.training.recipes import Recipe, train_default
+from consumer.training.routing import train_routing
 from tests.unit.test_datasets import write_all
 from tests.unit.test_training import _enlarge, _write_banking
 

@@ -1,0 +1,114 @@
+"""Reading the source files as they were published: CSV, TSV, JSON, NLTK zips, digests.
+
+Every file is read byte for byte as published; a missing data root or file raises
+`DataNotFoundError` naming what to put where.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from consumer.training.datasets.examples import DataNotFoundError
+
+__all__ = [
+    "column",
+    "csv_dicts",
+    "decode",
+    "json_strings",
+    "read_json",
+    "read_text",
+    "require",
+    "sha256_file",
+    "tsv_rows",
+    "zip_texts",
+]
+
+
+def require(root: Path, rel: str) -> Path:
+    """`root / rel`, which must exist (and so must the root)."""
+    if not root.is_dir():
+        raise DataNotFoundError(root, "data root")
+    path = root / rel
+    if not path.is_file():
+        raise DataNotFoundError(path)
+    return path
+
+
+def read_text(root: Path, rel: str) -> str:
+    return require(root, rel).read_text(encoding="utf-8")
+
+
+def read_json(root: Path, rel: str) -> Any:
+    return json.loads(read_text(root, rel))
+
+
+def csv_dicts(root: Path, rel: str) -> list[dict[str, str]]:
+    with require(root, rel).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def tsv_rows(root: Path, rel: str) -> list[list[str]]:
+    with require(root, rel).open(encoding="utf-8", newline="") as handle:
+        return list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def column(rows: list[dict[str, str]], name: str, rel: str) -> list[str]:
+    """One column of CSV rows; a file without it is an error that names the file."""
+    if rows and name not in rows[0]:
+        raise ValueError(f"{rel}: expected a column {name!r}, found {sorted(rows[0])}")
+    return [row[name] or "" for row in rows]
+
+
+def json_strings(node: Any) -> Iterator[str]:
+    """Every string in a JSON tree (category -> subcategory -> list, or a list), in order."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, list):
+        for item in node:
+            yield from json_strings(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            yield from json_strings(item)
+
+
+_ASCII_OR_BIG5_PUNCT = re.compile(rb"(?:[\x00-\x7f]|\xa1[\x40-\x7e\xa1-\xfe])*")
+
+
+def decode(data: bytes) -> str:
+    """UTF-8, else Big5 punctuation in ASCII text (some Nixon addresses), else Windows-1252."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if _ASCII_OR_BIG5_PUNCT.fullmatch(data):
+        return data.decode("big5").replace("\u3000", " ")
+    return data.decode("cp1252", errors="replace")
+
+
+def zip_texts(root: Path, rel: str, accept: Callable[[str], bool]) -> Iterator[tuple[str, str]]:
+    """(member name, decoded text) for the accepted files of an NLTK zip, sorted by name."""
+    path = require(root, rel)
+    with zipfile.ZipFile(path) as archive:
+        names = sorted(
+            name
+            for name in archive.namelist()
+            if not name.endswith("/") and not name.rsplit("/", 1)[-1].startswith("README")
+        )
+        for name in names:
+            if accept(name):
+                yield name, decode(archive.read(name))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
