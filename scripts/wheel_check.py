@@ -243,7 +243,17 @@ def main() -> int:
             # The image's build stage makes an empty models/ (its model is copied apart).
             (source / "models").mkdir(exist_ok=True)
             wheel = build_wheel(python, source, work / name / "dist")
-            check_contents(name, set(zipfile.ZipFile(wheel).namelist()))
+            names = set(zipfile.ZipFile(wheel).namelist())
+            check_contents(name, names)
+            # Every file of the package's source goes in, data files (templates, tables) too.
+            left_behind = [
+                str(path.relative_to(source))
+                for path in (source / "consumer").rglob("*")
+                if path.is_file() and str(path.relative_to(source)) not in names
+            ]
+            assert not left_behind, (
+                f"not in the {name} build (setup.py package_data?): {left_behind}"
+            )
             size = wheel.stat().st_size / 1e6
             step(f"{name}: built {wheel.name} ({size:.1f} MB) from {', '.join(sources)}", started)
             install(bin_dir, wheel)
