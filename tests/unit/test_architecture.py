@@ -4,6 +4,7 @@ one forbidden import added."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -12,6 +13,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
+from consumer.cli import _HANDLERS
+from consumer.cli_args import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
@@ -71,3 +75,9 @@ def test_a_forbidden_import_breaks_its_rule(
     assert f"{name} BROKEN" in result.stdout, result.stdout
     # The copy was analysed, not the installed package: the added import is what it names.
     assert f"consumer.{subpackage}.{target.stem}" in result.stdout, result.stdout
+
+
+def test_every_command_has_a_handler() -> None:
+    """cli.py dispatches through a table (its handlers import their modules lazily)."""
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == set(_HANDLERS)
