@@ -4,10 +4,16 @@
 #   docker build -t content-classifier:local .
 #   docker run --rm -e KAFKA_BOOTSTRAP_SERVERS=broker:9092 content-classifier:local
 #
-# Two stages: `build` installs the package and its locked dependencies (requirements.lock,
-# every file checked against its sha256) into a virtual environment; the final stage copies only that environment and the default model
-# onto a fresh slim image, so no build tooling ends up in it. Every runtime dependency ships
-# as a binary wheel for Python 3.11 (amd64 and arm64): nothing is compiled.
+# The image holds only what `run` needs, and the operator commands that work on the same
+# brokers (classify, produce, replay-dlq). Two stages: `build` builds the package's wheel
+# from the subpackages those commands import (no training code, lexicon, demo or embedded
+# broker: `train`, `evaluate`, `demo` and `broker` say they are not part of this image), and
+# installs it with the locked runtime dependencies (requirements.lock, every file checked
+# against its sha256; no training or broker extras) into a virtual environment; the final
+# stage copies only that environment and the default model onto a fresh slim image, so no
+# build tooling ends up in it. Every runtime dependency ships as a binary wheel for Python
+# 3.11 (amd64 and arm64): nothing is compiled. `make wheel-check` builds and runs this
+# stage's wheel the same way, without Docker.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -19,14 +25,25 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir pip==25.3
-COPY pyproject.toml requirements.lock README.md ./
-COPY consumer ./consumer
+COPY pyproject.toml setup.py requirements.lock README.md ./
+# The subpackages `run`, classify, produce and replay-dlq import (tests/deploy checks this
+# list against what `run` imports): not consumer/training, not consumer/devkit.
+COPY consumer/*.py ./consumer/
+COPY consumer/config ./consumer/config
+COPY consumer/contracts ./consumer/contracts
+COPY consumer/model ./consumer/model
+COPY consumer/stream ./consumer/stream
+COPY consumer/tools ./consumer/tools
 # Dependencies from the lock only, hash-checked and as wheels (PIP_ONLY_BINARY); then the
-# package itself, built from source (setuptools from the build-system pin), adding nothing.
-RUN /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes --no-deps \
+# package's wheel, built here from source (setuptools from the build-system pin), adding
+# nothing. models/ is empty: the wheel carries no model, the final stage copies it once.
+RUN mkdir models \
+    && /opt/venv/bin/python -m pip wheel --no-cache-dir --no-deps \
+        --no-binary=content-classifier --wheel-dir /wheels . \
+    && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes --no-deps \
         -r requirements.lock \
     && /opt/venv/bin/python -m pip install --no-cache-dir --no-deps \
-        --no-binary=content-classifier . \
+        /wheels/content_classifier-*.whl \
     && /opt/venv/bin/python -m pip check \
     && /opt/venv/bin/python -m compileall -q /opt/venv/lib
 

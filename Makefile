@@ -7,17 +7,17 @@ PYTEST_ARGS ?=
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--custom-compile-command "make lock" -c constraints.txt
 
-.PHONY: help install lock audit demo test unit integration reliability lint typecheck schemas model broker clean
+.PHONY: help install lock audit demo test unit integration reliability lint typecheck \
+	wheel-check schemas model broker clean
 
-help:
-	@echo "make demo   - run the main job on the embedded broker and print a summary"
-	@echo "make test   - run the whole test suite (installs everything it needs)"
-	@echo "make lint | typecheck | audit | lock | schemas | model | broker | clean"
+# Every target with a `## what it does` comment on its line is listed, in file order.
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-zA-Z_-]+:.*## / { printf "make %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 # Every package comes from the lock file, each checked against its sha256 (pip itself
 # included: the lock upgrades the venv's pip); the project is installed on top, without
 # dependencies and with the locked setuptools.
-$(STAMP): requirements-dev.lock pyproject.toml
+$(STAMP): requirements-dev.lock pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
 		-r requirements-dev.lock
@@ -25,50 +25,55 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(PY) -m pip check
 	touch $@
 
-install: $(STAMP)
+install: $(STAMP) ## create .venv with every locked package and the project (editable)
 
 # Recompile the lock files after changing pyproject.toml or constraints.txt (needs PyPI and
 # an installed .venv, whose uv compiles them).
-lock:
+lock: ## recompile requirements.lock and requirements-dev.lock (hashed) from pyproject.toml
 	$(UV_COMPILE) pyproject.toml -o requirements.lock
 	$(UV_COMPILE) pyproject.toml build-requirements.in --extra dev -o requirements-dev.lock
 
-# Known vulnerabilities in the locked packages (pip-audit; needs PyPI's or OSV's API).
-audit: $(STAMP)
+audit: $(STAMP) ## known vulnerabilities in the locked packages (pip-audit; needs OSV or PyPI)
 	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/audit.sh requirements-dev.lock
 
-demo: $(STAMP)
+demo: $(STAMP) ## run the main job on the embedded broker and print a summary
 	$(PY) -m consumer demo
 
-test: $(STAMP)
+test: $(STAMP) ## the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-unit: $(STAMP)
+unit: $(STAMP) ## the unit tests
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: $(STAMP)
+integration: $(STAMP) ## the tests against a real broker, and the CLI end to end
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
-# The fault and hostile-input scenarios, with their figures (docs/reliability.md).
-reliability: $(STAMP)
+reliability: $(STAMP) ## the fault and hostile-input scenarios, with their figures (docs/reliability.md)
 	$(PY) -m pytest tests/integration/test_reliability.py -s -q | grep -oE "RELIABILITY .*|[0-9]+ (passed|failed).*"
 
-lint: $(STAMP)
-	$(PY) -m ruff check consumer tests bench
-	$(PY) -m ruff format --check consumer tests bench
+lint: $(STAMP) ## ruff (lint and format) and the import rules between subpackages (lint-imports)
+	$(PY) -m ruff check consumer tests bench scripts setup.py
+	$(PY) -m ruff format --check consumer tests bench scripts setup.py
+	$(VENV)/bin/lint-imports --config pyproject.toml
 
-typecheck: $(STAMP)
-	$(PY) -m mypy consumer bench tests
+typecheck: $(STAMP) ## mypy
+	$(PY) -m mypy consumer bench tests scripts/wheel_check.py setup.py
 
-schemas: $(STAMP)
+# The wheel as a user gets it: built from this tree, installed with the locked runtime
+# requirements into a fresh venv, `classify` and `run` from outside the checkout with the
+# default model; then the image's variant (no training, no devkit) the same way.
+wheel-check: $(STAMP) ## build the wheel, install it in a fresh venv, run classify and run outside the checkout
+	$(PY) scripts/wheel_check.py
+
+schemas: $(STAMP) ## write the JSON Schema files of the contracts into schemas/
 	$(PY) -m consumer schemas
 
 # Retrain the shipped default model from ../shared/data (fixed seed: reproducible).
-model: $(STAMP)
+model: $(STAMP) ## retrain the shipped default model from ../shared/data
 	$(PY) -m consumer train --recipe default --out models/malicious-content
 
-broker: $(STAMP)
+broker: $(STAMP) ## start the embedded broker with the topics and print its address
 	$(PY) -m consumer broker --create-topics
 
-clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+clean: ## remove the venv, caches and build outputs
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build dist *.egg-info

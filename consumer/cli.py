@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import cast
@@ -16,6 +16,7 @@ from typing import cast
 import orjson
 
 from consumer import __version__
+from consumer.cli_args import build_parser
 
 __all__ = ["main"]
 
@@ -264,149 +265,66 @@ def _cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _non_negative(value: str) -> int:
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return number
+#: Error types that mean bad settings, files or data (a message and EXIT_CONFIG, no
+#: traceback), by module: looked up only in modules already imported, because an exception
+#: of such a type can only come from a loaded module, and `run` must not import the devkit
+#: or the tools just to name their errors.
+_REFUSALS = (
+    ("consumer.config.settings", "SettingsError"),
+    ("consumer.devkit.broker", "BrokerError"),
+    ("consumer.tools.produce", "ProduceError"),
+    ("consumer.tools.replay", "ReplayError"),
+)
+
+#: The handler of each command of `cli_args.build_parser()`.
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _cmd_run,
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "classify": _cmd_classify,
+    "sign-model": _cmd_sign_model,
+    "produce": _cmd_produce,
+    "replay-dlq": _cmd_replay_dlq,
+    "demo": _cmd_demo,
+    "broker": _cmd_broker,
+    "schemas": _cmd_schemas,
+}
+
+#: Subpackages the container image leaves out (it holds only what `run` needs).
+_OPTIONAL = ("consumer.training", "consumer.devkit")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="content-classifier",
-        description="Classify content from a Kafka topic with a scikit-learn model.",
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+def _loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
+    loaded = sys.modules.get(module)
+    return (getattr(loaded, name),) if loaded is not None else ()
 
-    run = sub.add_parser(
-        "run", help="run a worker of the consumer group (settings from the environment)"
-    )
-    run.add_argument(
-        "--processes",
-        type=_non_negative,
-        default=1,
-        metavar="N",
-        help="run N worker processes of the group on this machine (0: one per core); "
-        "a fixed METRICS_PORT becomes METRICS_PORT+i for the i-th",
-    )
-    run.set_defaults(func=_cmd_run)
 
-    train = sub.add_parser("train", help="train a model folder")
-    train.add_argument("--data", help="CSV or JSONL file with text and label columns")
-    train.add_argument(
-        "--recipe",
-        choices=["default", "routing"],
-        help="a shipped model's recipe over ../shared/data: default (malicious-content) or "
-        "routing (banking intents)",
-    )
-    train.add_argument(
-        "--data-root", help="folder of the training sources (default: ../shared/data)"
-    )
-    train.add_argument("--out", required=True, help="model folder to write")
-    train.add_argument("--name", default="custom", help="model name (with --data)")
-    train.add_argument("--version", default="0.1.0", help="model version")
-    train.add_argument("--seed", type=int, default=20261125)
-    train.set_defaults(func=_cmd_train)
-
-    evaluate = sub.add_parser(
-        "evaluate",
-        help="write an evaluation report (markdown and plots) into a model folder",
-    )
-    evaluate.add_argument("--model", required=True, help="model folder made by a recipe")
-    evaluate.add_argument(
-        "--data-root", help="folder of the training sources (default: ../shared/data)"
-    )
-    evaluate.add_argument("--seed", type=int, default=20261125)
-    evaluate.set_defaults(func=_cmd_evaluate)
-
-    classify = sub.add_parser(
-        "classify",
-        help="classify a file offline: verdict JSONL on stdout, like the stream's verdicts",
-        description="Rows: JSONL objects with text (and optional id), a CSV/TSV with a text "
-        "column, or plain text lines; - reads JSONL from stdin. Rows that cannot be classified "
-        "are reported on stderr with the stage and reason the stream would give.",
-    )
-    classify.add_argument("file", nargs="?", help="input file, or - for JSONL on stdin")
-    classify.add_argument(
-        "--model", help="model folder (default: MODEL_PATH, else the shipped model)"
-    )
-    classify.add_argument("--strict", action="store_true", help="exit 1 when any row failed")
-    classify.set_defaults(func=_cmd_classify)
-
-    sign = sub.add_parser(
-        "sign-model",
-        help="sign a model folder's manifest (manifest.json.sig) with MODEL_SIGNING_KEY",
-    )
-    sign.add_argument("model", help="model folder")
-    sign.set_defaults(func=_cmd_sign_model)
-
-    produce = sub.add_parser(
-        "produce", help="send a JSONL or CSV file of content to the input topic"
-    )
-    produce.add_argument("file")
-    produce.add_argument("--topic", help="topic (default: INPUT_TOPIC)")
-    produce.add_argument("--limit", type=int, help="send at most this many records")
-    produce.add_argument("--quiet", action="store_true", help="no progress bar")
-    produce.set_defaults(func=_cmd_produce)
-
-    replay = sub.add_parser(
-        "replay-dlq", help="re-publish dead letters to the input topic (after fixing the cause)"
-    )
-    replay.add_argument(
-        "--stage",
-        action="append",
-        choices=["decode", "validate", "classify", "produce"],
-        help="only dead letters of this stage (repeatable)",
-    )
-    replay.add_argument("--limit", type=int, help="replay at most this many")
-    replay.add_argument(
-        "--dry-run", action="store_true", help="count, send nothing, commit nothing"
-    )
-    replay.add_argument(
-        "--idle-s", type=float, default=5.0, help="stop when no dead letter came for this long"
-    )
-    replay.set_defaults(func=_cmd_replay_dlq)
-
-    demo = sub.add_parser("demo", help="the whole job on the embedded broker, with a summary")
-    demo.add_argument("--messages", type=int, default=50_000)
-    demo.add_argument("--workers", type=int, default=2)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.set_defaults(func=_cmd_demo)
-
-    broker = sub.add_parser("broker", help="start the embedded broker and print its address")
-    broker.add_argument("--port", type=int, default=0, help="loopback port (default: a free one)")
-    broker.add_argument(
-        "--create-topics", action="store_true", help="create the input, output and DLQ topics"
-    )
-    broker.add_argument("--partitions", type=int, default=4)
-    broker.set_defaults(func=_cmd_broker)
-
-    schemas = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
-    schemas.add_argument("--out", help="folder (default: schemas/)")
-    schemas.set_defaults(func=_cmd_schemas)
-    return parser
+def _refusal(command: str, exc: Exception) -> str | None:
+    """The one-line message for an error that means bad settings, files or data, or for a
+    command whose code this installation leaves out; None for a bug (keep the traceback)."""
+    if isinstance(exc, ModuleNotFoundError):
+        if ".".join((exc.name or "").split(".")[:2]) not in _OPTIONAL:
+            return None
+        return f"{exc.name} is not part of this image: use the full package"
+    if isinstance(exc, _loaded("consumer.model.artifact", "ModelArtifactError")):
+        return f"model refused: {exc}"
+    refusals: tuple[type[BaseException], ...] = (FileNotFoundError,)
+    for module, name in _REFUSALS:
+        refusals += _loaded(module, name)
+    if isinstance(exc, refusals) or (
+        isinstance(exc, ValueError) and command in {"train", "evaluate", "classify", "replay-dlq"}
+    ):
+        return str(exc)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from consumer.config.settings import SettingsError
-    from consumer.devkit.broker import BrokerError
-    from consumer.model.artifact import ModelArtifactError
-    from consumer.tools.produce import ProduceError
-    from consumer.tools.replay import ReplayError
-
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
-    except ModelArtifactError as exc:
-        print(f"content-classifier {args.command}: model refused: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except (SettingsError, BrokerError, ProduceError, ReplayError, FileNotFoundError) as exc:
-        # Bad settings, files or data: a clear message, no traceback.
-        print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
-    except ValueError as exc:
-        if args.command not in {"train", "evaluate", "classify", "replay-dlq"}:
+        return int(_HANDLERS[args.command](args))
+    except Exception as exc:
+        message = _refusal(args.command, exc)
+        if message is None:
             raise
-        print(f"content-classifier {args.command}: {exc}", file=sys.stderr)
+        print(f"content-classifier {args.command}: {message}", file=sys.stderr)
         return EXIT_CONFIG

@@ -28,6 +28,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+# The shipped default model (installed package data first, then the checkout's models/).
+from consumer.config.paths import DEFAULT_MODEL_PATH
+
 __all__ = [
     "DEFAULT_MODEL_PATH",
     "GUARANTEE_PROPERTIES",
@@ -38,9 +41,6 @@ __all__ = [
     "env_name_of_property",
     "load_settings",
 ]
-
-#: The model folder shipped with the package (`models/` at the repository root).
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[2] / "models" / "malicious-content"
 
 #: librdkafka properties the delivery guarantees rest on: the worker sets them itself and
 #: refuses an override, because with any other value a crash could lose messages.

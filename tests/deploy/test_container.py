@@ -1,6 +1,9 @@
 """The container image, checked without a Docker engine: hadolint on the Dockerfile, the shape
 of the stages (slim Python 3.11 base, non-root user, exec-form entry point, health check, the
-model baked in), the build context, and the health check command against a real /healthz."""
+model baked in), the build context, the health check command against a real /healthz, and
+that the image holds only what `run` needs: the subpackages `run` imports, not training or
+devkit, whose commands then say they are not part of the image. (`make wheel-check` builds
+and runs the build stage's wheel itself.)"""
 
 from __future__ import annotations
 
@@ -195,6 +198,10 @@ def test_dockerignore_keeps_the_context_small_and_complete() -> None:
     for path in (
         ".venv/bin/python",
         ".git/HEAD",
+        "consumer/training/recipes.py",
+        "consumer/training/lexicon.py",
+        "consumer/devkit/broker.py",
+        "consumer/devkit/demo.py",
         ".tools/deploy/helm",
         "tests/conftest.py",
         "demo-output/report.md",
@@ -207,12 +214,121 @@ def test_dockerignore_keeps_the_context_small_and_complete() -> None:
         if keyword == "COPY" and not args.startswith("--from"):
             sources += args.split()[:-1]
     for source in sources:
-        assert not ignored(source, patterns), f"{source} is copied but ignored"
-        assert (ROOT / source).exists(), source
-    for path in ("consumer/cli.py", "models/malicious-content/model.joblib", "pyproject.toml"):
+        matches = sorted(ROOT.glob(source))
+        assert matches, f"{source} matches nothing"
+        for match in matches:
+            path = str(match.relative_to(ROOT))
+            assert not ignored(path, patterns), f"{path} is copied but ignored"
+    for path in (
+        "consumer/cli.py",
+        "consumer/stream/worker.py",
+        "models/malicious-content/model.joblib",
+        "pyproject.toml",
+        "setup.py",
+    ):
         assert not ignored(path, patterns), path
 
 
-@pytest.mark.parametrize("name", ["pyproject.toml", "requirements.lock", "README.md"])
+#: Subpackages the image leaves out, and the operator tools it keeps but `run` never needs.
+LEFT_OUT = ("consumer.training", "consumer.devkit")
+
+#: `run` up to its first Kafka client: settings, the model (loaded, unpickled), the worker's
+#: modules; an unknown librdkafka property then stops it with exit 2, no broker needed.
+RUN_IMPORTS = """
+import sys
+from consumer.cli import main
+code = main(["run"])
+print("EXIT", code)
+for module in sorted(m for m in sys.modules if m.startswith("consumer")):
+    print(module)
+"""
+
+
+@pytest.fixture(scope="module")
+def run_imports() -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != "MODEL_PATH"}
+    env.update(KAFKA_NO_SUCH_PROPERTY="1", PYTHONPATH=str(ROOT), METRICS_PORT="0")
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_IMPORTS],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    lines = result.stdout.splitlines()
+    assert "EXIT 2" in lines, result.stdout + result.stderr
+    assert '"model loaded"' in result.stdout + result.stderr, "got past model loading"
+    return lines[lines.index("EXIT 2") + 1 :]
+
+
+def build_sources() -> list[str]:
+    """What the build stage copies from the context."""
+    return [
+        source
+        for keyword, args in stages()[0]
+        if keyword == "COPY" and not args.startswith("--from")
+        for source in args.split()[:-1]
+    ]
+
+
+def test_run_imports_neither_training_nor_devkit_nor_tools(run_imports: list[str]) -> None:
+    assert "consumer.stream.worker" in run_imports and "consumer.model.artifact" in run_imports
+    for module in run_imports:
+        assert not module.startswith((*LEFT_OUT, "consumer.tools")), module
+
+
+def test_the_image_copies_what_run_imports_and_no_training_or_devkit(
+    run_imports: list[str],
+) -> None:
+    sources = build_sources()
+    packages = [s for s in sources if s.startswith("consumer")]
+    assert "consumer" not in packages and "consumer/" not in packages, "the whole package"
+    for source in packages:
+        assert not source.startswith(("consumer/training", "consumer/devkit")), source
+    copied = {str(p.relative_to(ROOT)) for s in packages for p in ROOT.glob(s)}
+    for module in run_imports:
+        parts = module.split(".")
+        folder = "/".join(parts[:2])
+        assert folder in copied or f"{folder}.py" in copied or len(parts) == 1, (
+            f"run imports {module}, which the image does not copy"
+        )
+    assert "consumer/tools" in copied, "classify, produce and replay-dlq stay in the image"
+
+
+#: A command whose code the image leaves out, run with that code absent.
+LEFT_OUT_COMMAND = """
+import sys
+for name in {left_out!r}:
+    sys.modules[name] = None  # the image has no such subpackage
+from consumer.cli import main
+sys.exit(main({argv!r}))
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["train", "--recipe", "default", "--out", "m"], ["evaluate", "--model", "m"], ["demo"],
+     ["broker"]],
+)  # fmt: skip
+def test_commands_outside_the_image_say_so(argv: list[str], tmp_path: Path) -> None:
+    code = LEFT_OUT_COMMAND.format(left_out=LEFT_OUT, argv=argv)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"content-classifier {argv[0]}: consumer." in result.stderr, result.stderr
+    assert "is not part of this image: use the full package" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name", ["pyproject.toml", "setup.py", "requirements.lock", "README.md"])
 def test_build_inputs_exist(name: str) -> None:
     assert (ROOT / name).is_file()

@@ -72,7 +72,19 @@ def test_make_and_the_image_install_only_from_the_locks() -> None:
     assert "-c constraints.txt -e" not in makefile
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "--require-hashes --no-deps \\\n        -r requirements.lock" in dockerfile
-    assert "--no-deps \\\n        --no-binary=content-classifier ." in dockerfile
+    # The package's own wheel is built from source and installed adding nothing.
+    assert (
+        "pip wheel --no-cache-dir --no-deps \\\n        --no-binary=content-classifier"
+        in dockerfile
+    )
+    assert "--no-deps \\\n        /wheels/content_classifier-*.whl" in dockerfile
+
+
+def test_ci_checks_the_wheel_outside_the_checkout() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make wheel-check" in ci
+    script = (ROOT / "scripts" / "wheel_check.py").read_text()
+    assert '"--require-hashes"' in script and 'ROOT / "requirements.lock"' in script
 
 
 def test_ci_runs_the_vulnerability_audit() -> None:
