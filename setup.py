@@ -19,6 +19,7 @@ setup(
     package_data={
         "consumer.models": [f"*/{name}" for name in MODEL_FILES],
         # Training templates and recipe tables are data files read at run time.
-        "consumer.training": ["*.toml", "templates/*.toml"],
+        "consumer.training": ["templates/*.toml"],
+        "consumer.training.datasets": ["*.toml"],
     },
 )
