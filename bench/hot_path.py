@@ -30,7 +30,8 @@ from bench.stream import encode_inputs, load_texts, produce_all  # noqa: E402
 from consumer.config.settings import Settings  # noqa: E402
 from consumer.devkit.broker import EmbeddedBroker, create_topics  # noqa: E402
 from consumer.model.artifact import load_model  # noqa: E402
-from consumer.stream.worker import Worker, settle_collector  # noqa: E402
+from consumer.stream.collector import settle_collector  # noqa: E402
+from consumer.stream.worker import Worker  # noqa: E402
 
 
 class FixedAnswers:
@@ -64,6 +65,9 @@ class AcknowledgingProducer:
 
 
 class CommitNothing:
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        pass
+
     def commit(self, **kwargs: Any) -> None:
         pass
 
@@ -94,9 +98,10 @@ def main() -> None:
     classifier = dataclasses.replace(
         load_model(settings.model_path), estimator=FixedAnswers(args.batch)
     )
-    worker = Worker(settings, classifier, lambda **_: None, lambda **_: None)  # type: ignore[arg-type]
-    worker.consumer, worker.producer = CommitNothing(), AcknowledgingProducer()  # type: ignore[assignment]
-    worker._on_assign(None, [TopicPartition("in", p) for p in range(4)])
+    consumer, producer = CommitNothing(), AcknowledgingProducer()
+    worker = Worker(settings, classifier, lambda **_: consumer, lambda **_: producer)  # type: ignore[arg-type]
+    worker.connect()
+    worker.rebalance.on_assign(None, [TopicPartition("in", p) for p in range(4)])
     settle_collector(settings.batch_max_messages)  # as `content-classifier run` does
     for _ in range(20):
         worker.process(records)

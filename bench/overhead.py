@@ -25,6 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from confluent_kafka import Consumer  # noqa: E402
 
+import consumer.stream.inference as inference  # noqa: E402
 import consumer.stream.worker as pipeline  # noqa: E402
 from bench.stream import encode_inputs, load_texts, produce_all, topics_for  # noqa: E402
 from consumer.config.settings import load_settings  # noqa: E402
@@ -32,6 +33,9 @@ from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EmbeddedBroker  #
 from consumer.model.artifact import load_model  # noqa: E402
 from consumer.stream import clients  # noqa: E402
 from consumer.stream.clients import build_consumer, build_producer  # noqa: E402
+from consumer.stream.collector import settle_collector  # noqa: E402
+from consumer.stream.delivery import Delivery  # noqa: E402
+from consumer.stream.inference import Inference  # noqa: E402
 
 STAGES = {
     "consume": "consume (librdkafka hands over the records)",
@@ -39,8 +43,8 @@ STAGES = {
     "handoff": "hand-off to the classify thread and back",
     "decode": "decode and validate",
     "verdict_values": "verdict JSON",
-    "_produce": "produce",
-    "_serve": "delivery reports, settle, commit",
+    "produce": "produce",
+    "serve": "delivery reports, settle, commit",
     "_observe_latency": "latency histogram",
 }
 
@@ -73,15 +77,19 @@ def main() -> None:
         classifier = load_model(settings.model_path)
         batch = settings.batch_max_messages
         # The collector as `content-classifier run` sets it, for the model alone as well.
-        pipeline.settle_collector(batch)
+        settle_collector(batch)
         classifier.estimator.predict_proba(texts[:batch])
         started = time.perf_counter()
         for start in range(0, count, batch):
             classifier.estimator.predict_proba(texts[start : start + batch])
         alone = (time.perf_counter() - started) / count
 
-        for name in ("classify_isolating", "decode", "verdict_values"):
-            setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+        for module, name in (
+            (inference, "classify_isolating"),
+            (pipeline, "decode"),
+            (pipeline, "verdict_values"),
+        ):
+            setattr(module, name, timed(name, getattr(module, name)))
 
         class TimedConsumer(Consumer):
             consume = timed("consume", Consumer.consume)
@@ -94,8 +102,10 @@ def main() -> None:
             lambda **cb: cast(pipeline.ConsumerLike, build_consumer(settings, **cb)),
             lambda **cb: cast(pipeline.ProducerLike, build_producer(settings, **cb)),
         )
-        for name in ("_produce", "_serve", "_observe_latency", "_classify"):
-            setattr(worker, name, timed(name, getattr(worker, name)))
+        # The worker's steps are built when it connects (in run): theirs are timed on the class.
+        steps = ((Delivery, "produce"), (Delivery, "serve"), (Inference, "classify"))
+        for owner, name in (*steps, (worker, "_observe_latency")):
+            setattr(owner, name, timed(name, getattr(owner, name)))
 
         # This thread waits on events the worker's thread sets, never polling: a thread that
         # wakes up to check would take the GIL from the worker every few milliseconds.
@@ -125,7 +135,7 @@ def main() -> None:
         thread.join()
 
     measured = count - first
-    spent["handoff"] = spent["_classify"] - spent["classify_isolating"]
+    spent["handoff"] = spent["classify"] - spent["classify_isolating"]
     print(f"{measured:,} records ({origin}); batch {batch}; one process\n")
     print("| stage | microseconds a record |")
     print("|---|---|")
