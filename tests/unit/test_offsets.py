@@ -3,11 +3,49 @@ unacknowledged record; one with a failed output is held, rewound and retried aft
 
 from __future__ import annotations
 
+import ast
 import time
+from pathlib import Path
 
 import pytest
+from confluent_kafka import TopicPartition
 
-from tests.fakes import FakeProducer, make_worker, record, text, verdict_offset
+import consumer.stream
+from consumer.stream.acks import AckTracker
+from consumer.stream.metrics import Metrics
+from consumer.stream.offsets import Offsets
+from tests.fakes import FakeConsumer, FakeProducer, make_worker, record, text, verdict_offset
+
+
+def test_a_finished_position_is_committed_once() -> None:
+    consumer, acks = FakeConsumer(), AckTracker()
+    offsets = Offsets(consumer, acks, {("in", 0)}, Metrics())
+    batch = acks.begin()
+    acks.add_part(batch, ("in", 0), 0, 4)
+    batch.pending = 1
+    offsets.settle()
+    assert consumer.commits == [], "an output of the batch is still in flight"
+    batch.report(None, None)
+    offsets.settle()
+    assert consumer.commits == [[("in", 0, 5)]]
+    offsets.on_commit(None, [TopicPartition("in", 0, 5)])
+    offsets.commit({("in", 0)}, asynchronous=False)
+    assert consumer.commits == [[("in", 0, 5)]], "already committed"
+
+
+def test_offsets_is_the_only_step_that_commits() -> None:
+    """One place commits: every other step asks `Offsets`."""
+    committing = []
+    for path in sorted(Path(consumer.stream.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "commit"
+                and ast.unparse(node.func.value).endswith("consumer")
+            ):
+                committing.append(path.name)
+    assert committing == ["offsets.py"]
 
 
 def test_undelivered_record_is_not_committed_and_is_retried_after_a_backoff(
