@@ -161,6 +161,8 @@ class Worker:
         )
 
     def run(self) -> None:
+        """Connect; consume, classify, produce and commit until `stop()`; then drain what is
+        in flight, commit it, and leave the group."""
         settings = self.settings
         self.connect()
         self.inference.start()
