@@ -178,7 +178,7 @@ def model_alone(
         "import os, resource, sys, time, orjson\n"
         "from consumer.model.artifact import load_model\n"
         "from consumer.config.settings import load_settings\n"
-        "from consumer.stream.worker import settle_collector\n"
+        "from consumer.stream.collector import settle_collector\n"
         "texts = orjson.loads(sys.stdin.buffer.read())\n"
         "model = load_model(load_settings().model_path)\n"
         f"batch = {batch}\n"

@@ -25,7 +25,8 @@ from bench._inputs import encode_inputs, load_texts, produce_all
 from consumer.config.settings import Settings
 from consumer.devkit.broker import EmbeddedBroker, create_topics
 from consumer.model.artifact import load_model
-from consumer.stream.worker import Worker, settle_collector
+from consumer.stream.collector import settle_collector
+from consumer.stream.worker import Worker
 
 __all__ = ["main"]
 
@@ -61,6 +62,9 @@ class AcknowledgingProducer:
 
 
 class CommitNothing:
+    def subscribe(self, topics: list[str], **callbacks: Any) -> None:
+        pass
+
     def commit(self, **kwargs: Any) -> None:
         pass
 
@@ -91,9 +95,10 @@ def main() -> None:
     classifier = dataclasses.replace(
         load_model(settings.model_path), estimator=FixedAnswers(args.batch)
     )
-    worker = Worker(settings, classifier, lambda **_: None, lambda **_: None)  # type: ignore[arg-type]
-    worker.consumer, worker.producer = CommitNothing(), AcknowledgingProducer()  # type: ignore[assignment]
-    worker._on_assign(None, [TopicPartition("in", p) for p in range(4)])
+    consumer, producer = CommitNothing(), AcknowledgingProducer()
+    worker = Worker(settings, classifier, lambda **_: consumer, lambda **_: producer)  # type: ignore[arg-type]
+    worker.connect()
+    worker.rebalance.on_assign(None, [TopicPartition("in", p) for p in range(4)])
     settle_collector(settings.batch_max_messages)  # as `content-classifier run` does
     for _ in range(20):
         worker.process(records)

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from confluent_kafka import Consumer
 
+import consumer.stream.inference as inference
 import consumer.stream.worker as pipeline
 from bench._inputs import encode_inputs, load_texts, produce_all, topics_for
 from consumer.config.settings import load_settings
@@ -28,6 +29,9 @@ from consumer.devkit.harness import kafka_variables
 from consumer.model.artifact import load_model
 from consumer.stream import clients
 from consumer.stream.clients import build_consumer, build_producer
+from consumer.stream.collector import settle_collector
+from consumer.stream.delivery import Delivery
+from consumer.stream.inference import Inference
 
 __all__ = ["main"]
 
@@ -37,8 +41,8 @@ STAGES = {
     "handoff": "hand-off to the classify thread and back",
     "decode": "decode and validate",
     "verdict_values": "verdict JSON",
-    "_produce": "produce",
-    "_serve": "delivery reports, settle, commit",
+    "produce": "produce",
+    "serve": "delivery reports, settle, commit",
     "_observe_latency": "latency histogram",
 }
 
@@ -70,15 +74,19 @@ def main() -> None:
         classifier = load_model(settings.model_path)
         batch = settings.batch_max_messages
         # The collector as `content-classifier run` sets it, for the model alone as well.
-        pipeline.settle_collector(batch)
+        settle_collector(batch)
         classifier.estimator.predict_proba(texts[:batch])
         started = time.perf_counter()
         for start in range(0, count, batch):
             classifier.estimator.predict_proba(texts[start : start + batch])
         alone = (time.perf_counter() - started) / count
 
-        for name in ("classify_isolating", "decode", "verdict_values"):
-            setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+        for module, name in (
+            (inference, "classify_isolating"),
+            (pipeline, "decode"),
+            (pipeline, "verdict_values"),
+        ):
+            setattr(module, name, timed(name, getattr(module, name)))
 
         class TimedConsumer(Consumer):
             consume = timed("consume", Consumer.consume)
@@ -91,8 +99,10 @@ def main() -> None:
             lambda **cb: cast(pipeline.ConsumerLike, build_consumer(settings, **cb)),
             lambda **cb: cast(pipeline.ProducerLike, build_producer(settings, **cb)),
         )
-        for name in ("_produce", "_serve", "_observe_latency", "_classify"):
-            setattr(worker, name, timed(name, getattr(worker, name)))
+        # The worker's steps are built when it connects (in run): theirs are timed on the class.
+        steps = ((Delivery, "produce"), (Delivery, "serve"), (Inference, "classify"))
+        for owner, name in (*steps, (worker, "_observe_latency")):
+            setattr(owner, name, timed(name, getattr(owner, name)))
 
         # This thread waits on events the worker's thread sets, never polling: a thread that
         # wakes up to check would take the GIL from the worker every few milliseconds.
@@ -122,7 +132,7 @@ def main() -> None:
         thread.join()
 
     measured = count - first
-    spent["handoff"] = spent["_classify"] - spent["classify_isolating"]
+    spent["handoff"] = spent["classify"] - spent["classify_isolating"]
     print(f"{measured:,} records ({origin}); batch {batch}; one process\n")
     print("| stage | microseconds a record |")
     print("|---|---|")

@@ -29,11 +29,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.config.settings import load_settings
     from consumer.model.artifact import load_model
     from consumer.stream.clients import build_consumer, build_producer
+    from consumer.stream.collector import settle_collector
     from consumer.stream.health import Health, HealthServer
     from consumer.stream.metrics import Metrics
     from consumer.stream.reload import ModelWatcher
     from consumer.stream.supervisor import process_count, run_processes
-    from consumer.stream.worker import ConsumerLike, ProducerLike, Worker, settle_collector
+    from consumer.stream.worker import ConsumerLike, ProducerLike, Worker
 
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)

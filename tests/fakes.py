@@ -1,4 +1,5 @@
-"""Fakes typed against the Protocols the worker uses (unit tests only; no broker)."""
+"""Fakes typed against the Protocols the worker uses (unit tests only; no broker), and the
+builders of a worker around them."""
 
 from __future__ import annotations
 
@@ -6,7 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from confluent_kafka import KafkaError, TopicPartition
+
+from consumer.config.settings import Settings
+from consumer.model.classifier import Classifier, Policy
+from consumer.stream.worker import Worker
 
 
 @dataclass
@@ -54,11 +60,23 @@ class FakeConsumer:
     closed: bool = False
     paused: set[tuple[str, int]] = field(default_factory=set)
     polled: list[FakeMessage] = field(default_factory=list)
+    #: Partitions assigned, through the `on_assign` callback, by the first consume or poll
+    #: after subscribing (librdkafka serves rebalance callbacks from within those calls).
+    assignment: list[tuple[str, int]] = field(default_factory=list)
+    _to_assign: list[tuple[str, int]] = field(default_factory=list)
 
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
         self.callbacks = callbacks
+        self._to_assign = list(self.assignment)
+
+    def _rebalance(self) -> None:
+        if self._to_assign:
+            partitions = [TopicPartition(t, p) for t, p in self._to_assign]
+            self._to_assign = []
+            self.callbacks["on_assign"](self, partitions)
 
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
+        self._rebalance()
         return self.batches.pop(0) if self.batches else []
 
     def commit(self, offsets: Sequence[TopicPartition] = (), asynchronous: bool = True) -> None:
@@ -68,6 +86,7 @@ class FakeConsumer:
         self.seeks.append((partition.topic, partition.partition, partition.offset))
 
     def poll(self, timeout: float) -> FakeMessage | None:
+        self._rebalance()
         return self.polled.pop(0) if self.polled else None
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None:
@@ -99,6 +118,8 @@ class FakeProducer:
     #: poll() reports nothing (the broker has not answered yet); `release` or flush() does.
     hold: bool = False
     produced: list[Produced] = field(default_factory=list)
+    #: The error callback the worker gave its factory (librdkafka's `error_cb`).
+    error_cb: Any = None
     _pending: list[tuple[Any, Produced]] = field(default_factory=list)
 
     def produce(
@@ -142,3 +163,85 @@ class FakeProducer:
                 if callback:
                     callback(None, message)
         return len(self._pending)
+
+
+# -- builders ---------------------------------------------------------------------------
+
+POISON = "<<poison>>"
+
+
+class PoisonModel:
+    """A model that raises on any batch containing the marker, like a real bug would."""
+
+    classes_ = ("benign", "malicious")
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict_proba(self, texts: Sequence[str]) -> list[list[float]]:
+        self.calls += 1
+        if any(POISON in text for text in texts):
+            raise RuntimeError("model cannot handle this input")
+        return [[0.2, 0.8] if "bad" in text else [0.9, 0.1] for text in texts]
+
+
+def fake_classifier() -> Classifier:
+    return Classifier(
+        name="fake",
+        version="1.2.3",
+        labels=("benign", "malicious"),
+        policy=Policy(positive_label="malicious", threshold=0.5),
+        estimator=PoisonModel(),
+    )
+
+
+def producers(*made: FakeProducer) -> Any:
+    """A producer factory that hands out `made` in turn (a replacement after the first),
+    each with the error callback it was given."""
+    queue = list(made)
+
+    def factory(**callbacks: Any) -> FakeProducer:
+        producer = queue.pop(0)
+        producer.error_cb = callbacks.get("error_cb")
+        return producer
+
+    return factory
+
+
+def make_worker(
+    batches: list[list[FakeMessage]],
+    producer: FakeProducer | None = None,
+    *,
+    replacements: Sequence[FakeProducer] = (),
+    connect: bool = True,
+) -> tuple[Worker, FakeConsumer, FakeProducer]:
+    """A worker on fakes, connected and owning partitions 0..2 of topic `in` (unless
+    `connect` is False: then `run()` connects, and the consumer assigns them on its first
+    consume)."""
+    consumer = FakeConsumer(batches=batches)
+    producer = producer if producer is not None else FakeProducer()
+    settings = Settings(
+        batch_max_messages=100, batch_max_wait_ms=1, max_text_chars=50, max_value_bytes=200
+    )
+    worker = Worker(
+        settings, fake_classifier(), lambda **_: consumer, producers(producer, *replacements)
+    )
+    if connect:
+        worker.connect()
+        worker.rebalance.on_assign(consumer, [TopicPartition("in", p) for p in range(3)])
+    else:
+        consumer.assignment = [("in", p) for p in range(3)]
+    return worker, consumer, producer
+
+
+def record(offset: int, value: bytes | None, partition: int = 0) -> FakeMessage:
+    return FakeMessage(value, _key=f"k{offset}".encode(), _partition=partition, _offset=offset)
+
+
+def text(value: str) -> bytes:
+    return orjson.dumps({"text": value})
+
+
+def verdict_offset(produced: Produced) -> int:
+    """The input offset a produced verdict names."""
+    return int(orjson.loads(produced.value or b"")["source"]["offset"])

@@ -7,6 +7,7 @@ carries the original bytes, and logs must not.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,9 +23,9 @@ from consumer.contracts.messages import (
     Stage,
 )
 from consumer.model.classifier import Prediction
-from consumer.stream.acks import Batch
 
 __all__ = [
+    "BatchLike",
     "Decoded",
     "Failure",
     "KafkaRecord",
@@ -53,6 +54,18 @@ class KafkaRecord(Protocol):
     def value(self) -> bytes | None: ...
     def headers(self) -> Headers | None: ...
     def timestamp(self) -> tuple[int, int]: ...
+
+
+class BatchLike(Protocol):
+    """The outputs of one micro-batch in flight, as an output's delivery report settles them
+    (`consumer.stream.acks.Batch`; a Protocol here so that encoding needs no ack tracking)."""
+
+    #: Outputs produced and not yet acknowledged or failed.
+    pending: int
+    #: Acknowledged outputs by kind: ("verdict", label) or ("dead_letter", stage) -> count.
+    kinds: Counter[tuple[str, str]]
+    #: Its producer was replaced: its reports no longer count.
+    abandoned: bool
 
 
 #: A verdict to produce: (input record, key, value, label).
@@ -89,7 +102,7 @@ class OutRecord:
     #: For metrics once acknowledged: ("verdict", label) or ("dead_letter", stage).
     kind: tuple[str, str] = ("", "")
     #: The batch whose count of outputs in flight its delivery report settles.
-    batch: Batch | None = None
+    batch: BatchLike | None = None
 
 
 def record_id(record: KafkaRecord) -> str:
@@ -235,7 +248,7 @@ def verdict(
 
 
 def verdict_record(
-    produced: VerdictRecord, output_topic: str, batch: Batch | None = None
+    produced: VerdictRecord, output_topic: str, batch: BatchLike | None = None
 ) -> OutRecord:
     """The `OutRecord` of one of `verdict_values`' verdicts (made only where one is needed:
     a verdict that failed, or one sent alone)."""
