@@ -9,8 +9,9 @@ Secrets (`KAFKA_SASL_PASSWORD`, `KAFKA_SSL_KEY_PASSWORD`, `MODEL_SIGNING_KEY`, .
 `SecretStr`. Each can also come from a file: `<VARIABLE>_FILE=/path` reads the value from
 that file (a key of a Kubernetes Secret mounted as a volume, a Docker secret), the
 convention of the official Docker images. TLS and SASL settings are checked at start-up
-(`_check_security`): an unknown protocol or mechanism, SASL without credentials, a missing
-CA file or switched-off certificate verification stop the worker before it connects.
+(`consumer.config.kafka.check_security`): an unknown protocol or mechanism, SASL without
+credentials, a missing CA file or switched-off certificate verification stop the worker
+before it connects.
 """
 
 from __future__ import annotations
@@ -29,48 +30,20 @@ from pydantic_settings import (
 )
 
 # The shipped default model (installed package data first, then the checkout's models/).
+from consumer.config.kafka import (
+    FILE_SUFFIX,
+    GUARANTEE_PROPERTIES,
+    PASSTHROUGH_PREFIX,
+    check_security,
+    env_name_of_property,
+    is_secret,
+)
 from consumer.config.paths import DEFAULT_MODEL_PATH
 
-__all__ = [
-    "DEFAULT_MODEL_PATH",
-    "GUARANTEE_PROPERTIES",
-    "SASL_MECHANISMS",
-    "SECURITY_PROTOCOLS",
-    "Settings",
-    "SettingsError",
-    "env_name_of_property",
-    "load_settings",
-]
+__all__ = ["DEFAULT_MODEL_PATH", "Settings", "SettingsError", "load_settings", "read_secret_file"]
 
-#: librdkafka properties the delivery guarantees rest on: the worker sets them itself and
-#: refuses an override, because with any other value a crash could lose messages.
-GUARANTEE_PROPERTIES: dict[str, str] = {
-    "enable.auto.commit": "offsets are committed only after delivery is acknowledged",
-    "enable.auto.offset.store": "offsets are stored only after delivery is acknowledged",
-    "enable.idempotence": "the producer must be idempotent",
-    "acks": "verdicts are acknowledged by all in-sync replicas",
-    "group.id": "set the consumer group with GROUP_ID",
-    "bootstrap.servers": "set the brokers with KAFKA_BOOTSTRAP_SERVERS",
-    "transactional.id": "the worker is at-least-once, not transactional",
-}
-
-#: Fragments of librdkafka property names whose values are secrets.
-_SECRET_MARKERS = (
-    "password",
-    "passphrase",
-    "secret",
-    "key.pem",
-    "sasl.jaas",
-    "sasl.oauthbearer.config",
-    "ssl.key",
-    "token",
-)
-
-_PASSTHROUGH_PREFIX = "KAFKA_"
 _OWN_KAFKA_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS"})
 
-#: `<VARIABLE>_FILE` holds the path of a file with the value of a secret `<VARIABLE>`.
-FILE_SUFFIX = "_FILE"
 #: librdkafka properties whose own names end in `.file`: paths, passed through as they are.
 _LIBRDKAFKA_FILE_PROPERTIES = frozenset(
     {
@@ -79,45 +52,9 @@ _LIBRDKAFKA_FILE_PROPERTIES = frozenset(
     }
 )
 
-#: `security.protocol` values (librdkafka reads them in any case; we write them upper-case).
-SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-#: SASL mechanisms of this librdkafka build that the worker can use without code of its own
-#: (GSSAPI is not built into the confluent-kafka wheels; OAUTHBEARER only with OIDC).
-SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
-_PASSWORD_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"})
-#: Paths librdkafka reads at start; a missing one fails here, naming its variable.
-_TLS_FILE_PROPERTIES = (
-    "ssl.ca.location",
-    "ssl.certificate.location",
-    "ssl.key.location",
-    "ssl.crl.location",
-    "ssl.keystore.location",
-)
-#: Properties that would switch off what TLS is for: knowing who is at the other end.
-_VERIFICATION_OFF: dict[str, tuple[set[str], str]] = {
-    "enable.ssl.certificate.verification": (
-        {"false", "0", "no", "off"},
-        "the broker's certificate is always verified; give its CA with KAFKA_SSL_CA_LOCATION",
-    ),
-    "ssl.endpoint.identification.algorithm": (
-        {"none"},
-        "the broker's host name is always checked against its certificate; "
-        "use the names its certificate carries in KAFKA_BOOTSTRAP_SERVERS",
-    ),
-}
-
 
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the environment variable."""
-
-
-def env_name_of_property(prop: str) -> str:
-    """`session.timeout.ms` -> `KAFKA_SESSION_TIMEOUT_MS` (for error messages)."""
-    return _PASSTHROUGH_PREFIX + prop.replace(".", "_").upper()
-
-
-def _is_secret(prop: str) -> bool:
-    return any(marker in prop for marker in _SECRET_MARKERS)
 
 
 def read_secret_file(variable: str, path: str) -> str:
@@ -157,11 +94,11 @@ def _is_secret_file_variable(upper: str) -> bool:
     if not upper.endswith(FILE_SUFFIX):
         return False
     prop = _property_of(upper)
-    return prop not in _LIBRDKAFKA_FILE_PROPERTIES and _is_secret(prop.removesuffix(".file"))
+    return prop not in _LIBRDKAFKA_FILE_PROPERTIES and is_secret(prop.removesuffix(".file"))
 
 
 def _property_of(upper: str) -> str:
-    return upper[len(_PASSTHROUGH_PREFIX) :].lower().replace("_", ".")
+    return upper[len(PASSTHROUGH_PREFIX) :].lower().replace("_", ".")
 
 
 class _KafkaPassthroughSource(PydanticBaseSettingsSource):
@@ -175,7 +112,7 @@ class _KafkaPassthroughSource(PydanticBaseSettingsSource):
         kafka_variables = {
             name.upper(): value
             for name, value in os.environ.items()
-            if name.upper().startswith(_PASSTHROUGH_PREFIX)
+            if name.upper().startswith(PASSTHROUGH_PREFIX)
             and name.upper() not in _OWN_KAFKA_VARIABLES
         }
         secret_files = {name for name in kafka_variables if _is_secret_file_variable(name)}
@@ -255,8 +192,8 @@ class Settings(BaseSettings):
                     f"{env_name_of_property(prop)} cannot be set: {GUARANTEE_PROPERTIES[prop]}"
                 )
             raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-            checked[prop] = SecretStr(raw) if _is_secret(prop) else raw
-        return _check_security(checked)
+            checked[prop] = SecretStr(raw) if is_secret(prop) else raw
+        return check_security(checked)
 
     @classmethod
     def settings_customise_sources(
@@ -297,92 +234,6 @@ class Settings(BaseSettings):
         return data
 
 
-def _check_security(props: dict[str, SecretStr | str]) -> dict[str, SecretStr | str]:
-    """TLS and SASL properties that librdkafka would accept but that cannot work, or would
-    quietly send credentials nowhere or trust any certificate, stop start-up here."""
-    plain = {p: v for p, v in props.items() if isinstance(v, str)}
-    env = env_name_of_property
-    if "sasl.mechanisms" in props:  # librdkafka's older name of the same property
-        if "sasl.mechanism" in props:
-            raise ValueError(
-                f"{env('sasl.mechanism')} and {env('sasl.mechanisms')}: set one of them"
-            )
-        props = {("sasl.mechanism" if p == "sasl.mechanisms" else p): v for p, v in props.items()}
-        plain = {p: v for p, v in props.items() if isinstance(v, str)}
-
-    protocol = plain.get("security.protocol", "PLAINTEXT").strip().upper()
-    if protocol not in SECURITY_PROTOCOLS:
-        raise ValueError(
-            f"{env('security.protocol')}: must be one of {', '.join(SECURITY_PROTOCOLS)} "
-            f"(got {plain['security.protocol']!r})"
-        )
-    if "security.protocol" in props:
-        props["security.protocol"] = protocol
-
-    mechanism = plain.get("sasl.mechanism", "").strip().upper()
-    if mechanism:
-        if mechanism not in SASL_MECHANISMS:
-            raise ValueError(
-                f"{env('sasl.mechanism')}: must be one of {', '.join(SASL_MECHANISMS)} "
-                f"(got {plain['sasl.mechanism']!r})"
-            )
-        props["sasl.mechanism"] = mechanism
-    if protocol.startswith("SASL_"):
-        if not mechanism:
-            raise ValueError(
-                f"{env('sasl.mechanism')}: required with {env('security.protocol')}={protocol}"
-                f" (one of {', '.join(SASL_MECHANISMS)})"
-            )
-        if mechanism in _PASSWORD_MECHANISMS:
-            for prop in ("sasl.username", "sasl.password"):
-                value = props.get(prop)
-                raw = value.get_secret_value() if isinstance(value, SecretStr) else value
-                if not raw:
-                    raise ValueError(
-                        f"{env(prop)} (or {env(prop)}{FILE_SUFFIX}): required with "
-                        f"{env('sasl.mechanism')}={mechanism}"
-                    )
-        if mechanism == "OAUTHBEARER" and plain.get("sasl.oauthbearer.method", "").lower() != (
-            "oidc"
-        ):
-            raise ValueError(
-                f"{env('sasl.oauthbearer.method')}: must be oidc with "
-                f"{env('sasl.mechanism')}=OAUTHBEARER (the worker has no token callback)"
-            )
-    elif mechanism:
-        raise ValueError(
-            f"{env('security.protocol')}: is {protocol}, so {env('sasl.mechanism')} and the "
-            "SASL credentials would never be used; set SASL_SSL (or SASL_PLAINTEXT)"
-        )
-
-    tls = protocol in {"SSL", "SASL_SSL"}
-    for prop in _TLS_FILE_PROPERTIES:
-        path = plain.get(prop)
-        if path is None:
-            continue
-        if not tls:
-            raise ValueError(
-                f"{env('security.protocol')}: is {protocol}, so {env(prop)} would be ignored "
-                "and nothing encrypted; set SSL or SASL_SSL"
-            )
-        if prop == "ssl.ca.location" and path == "probe":
-            continue
-        if not Path(path).exists():
-            raise ValueError(f"{env(prop)}: {path} does not exist")
-        if not os.access(path, os.R_OK):
-            raise ValueError(f"{env(prop)}: {path} is not readable by this user")
-    has_cert = "ssl.certificate.location" in props
-    has_key = "ssl.key.location" in props
-    if has_cert != has_key:
-        missing = "ssl.key.location" if has_cert else "ssl.certificate.location"
-        present = "ssl.certificate.location" if has_cert else "ssl.key.location"
-        raise ValueError(f"{env(missing)}: required with {env(present)} (mutual TLS)")
-    for prop, (refused, reason) in _VERIFICATION_OFF.items():
-        if plain.get(prop, "").strip().lower() in refused:
-            raise ValueError(f"{env(prop)} cannot be {plain[prop]!r}: {reason}")
-    return props
-
-
 def _variable_of(loc: tuple[int | str, ...]) -> str | None:
     """The environment variable an error location stands for (None: the message names it)."""
     if not loc or loc == ("kafka",):
@@ -413,7 +264,7 @@ def load_settings(**overrides: Any) -> Settings:
             # Never echo a value from a KAFKA_ variable or a secret setting.
             hidden = (
                 variable is None
-                or variable.startswith(_PASSTHROUGH_PREFIX)
+                or variable.startswith(PASSTHROUGH_PREFIX)
                 or variable.lower() in _secret_field_names()
             )
             shown = "" if hidden or isinstance(given, Mapping) else f" (got {given!r})"

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import orjson
 
-from consumer.config.settings import env_name_of_property
+from consumer.config.kafka import env_name_of_property
 from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES
 
 __all__ = [

@@ -1,7 +1,8 @@
 """librdkafka configuration for the worker's consumer and producer.
 
 The properties that the delivery guarantees rest on are set here and cannot be overridden
-(see `settings.GUARANTEE_PROPERTIES`); everything else comes from `KAFKA_<NAME>` variables.
+(see `consumer.config.kafka.GUARANTEE_PROPERTIES`); everything else comes from `KAFKA_<NAME>`
+variables.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from consumer.config.kafka import env_name_of_property
 from consumer.config.logs import get_logger
-from consumer.config.settings import Settings, SettingsError, env_name_of_property
+from consumer.config.settings import Settings, SettingsError
 
 __all__ = [
     "PlaintextToTlsHint",

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from consumer.config.settings import SASL_MECHANISMS, SettingsError, load_settings
+from consumer.config.kafka import SASL_MECHANISMS
+from consumer.config.settings import SettingsError, load_settings
 from consumer.stream.clients import build_consumer, build_producer
 
 SECRET = "pw-7Hq2-from-a-mounted-secret"
