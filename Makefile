@@ -49,7 +49,7 @@ integration: $(STAMP) ## the tests against a real broker, and the CLI end to end
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 reliability: $(STAMP) ## the fault and hostile-input scenarios, with their figures (docs/reliability.md)
-	$(PY) -m pytest tests/integration/test_reliability.py -s -q | grep -oE "RELIABILITY .*|[0-9]+ (passed|failed).*"
+	$(PY) -m pytest tests/integration/test_reliability_*.py -s -q | grep -oE "RELIABILITY .*|[0-9]+ (passed|failed).*"
 
 lint: $(STAMP) ## ruff (lint and format) and the import rules between subpackages (lint-imports)
 	$(PY) -m ruff check consumer tests bench scripts setup.py

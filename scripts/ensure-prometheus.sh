@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Print the directory that holds both `prometheus` and `promtool`, installing them first
-# when needed. Used by the tests (tests/unit/test_alert_rules.py, tests/integration/
-# test_prometheus.py) and by hand:  "$(scripts/ensure-prometheus.sh)/promtool" check rules ...
+# when needed. Used by the tests (tests/unit/monitoring/test_alert_rules.py,
+# tests/integration/test_prometheus.py) and by hand:  "$(scripts/ensure-prometheus.sh)/promtool" check rules ...
 #
 # Order of preference:
 #   1. $PROMETHEUS_BIN_DIR, when it holds both binaries;

@@ -12,8 +12,11 @@ from consumer.training.evaluation import evaluate_model
 from consumer.training.heldout import HeldOutResult, summarize_held_out
 from consumer.training.recipes import Recipe, train_default
 from consumer.training.routing import train_routing
-from tests.unit.test_datasets import write_all
-from tests.unit.test_training import _enlarge, _write_banking
+from tests.unit.training.datasets_files import (
+    enlarge_for_training,
+    write_all,
+    write_banking_intents,
+)
 
 
 def test_summary_means_over_sources_and_checks_targets() -> None:
@@ -43,7 +46,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
 
 def test_evaluate_default_writes_report_plots_and_manifest_metrics(tmp_path: Path) -> None:
     root = write_all(tmp_path / "data")
-    _enlarge(root)
+    enlarge_for_training(root)
     recipe = Recipe(caps={}, templated_instructions=40)
     folder = train_default(root, tmp_path / "model", version="1", seed=3, recipe=recipe)
     digest = sha256_of(folder / "model.joblib")
@@ -83,7 +86,7 @@ def test_evaluate_default_writes_report_plots_and_manifest_metrics(tmp_path: Pat
 
 def test_evaluate_routing_uses_the_shipped_model_on_the_test_split(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    _write_banking(root)
+    write_banking_intents(root)
     folder = train_routing(root, tmp_path / "routing", version="1", seed=1)
     report = evaluate_model(folder, root)
     assert "| 1.0 | 1.0 |" in report.read_text()

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.paths import REPO_ROOT
+
+REPO = REPO_ROOT
 RULES = REPO / "prometheus" / "alerts.yml"
 RULE_TESTS = REPO / "prometheus" / "alerts.test.yml"
 RUNBOOK = REPO / "docs" / "operations.md"

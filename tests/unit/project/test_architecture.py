@@ -16,8 +16,9 @@ import pytest
 
 from consumer.cli import _HANDLERS
 from consumer.cli_args import build_parser
+from tests.paths import REPO_ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO_ROOT
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

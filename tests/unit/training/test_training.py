@@ -3,9 +3,7 @@ small synthetic data."""
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,11 @@ from consumer.training.recipes import (
     train_default,
 )
 from consumer.training.routing import train_routing
-from tests.unit.test_datasets import write_all
+from tests.unit.training.datasets_files import (
+    enlarge_for_training,
+    write_all,
+    write_banking_intents,
+)
 
 
 def _ex(text: str, source: str, category: str) -> Example:
@@ -215,34 +217,12 @@ def test_expected_calibration_error() -> None:
     assert expected_calibration_error(np.array([]), np.array([])) == 0.0
 
 
-def _enlarge(root: Path) -> None:
-    """More rows in a few sources, so three-fold calibration has something to learn."""
-    rng = random.Random(0)
-    header = ["", "count", "hate_speech", "offensive_language", "neither", "class", "tweet"]
-    rows = [header]
-    for i in range(60):
-        rows.append(
-            [str(i), "3", "0", "3", "0", "1", f"you stupid idiot trash loser {rng.random()}"]
-        )
-        rows.append(
-            [str(i + 100), "3", "0", "0", "3", "2", f"lovely sunny weather at the park {i}"]
-        )
-    with (root / "malicious/davidson_labeled_data.csv").open("w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
-    queries = "".join(f"how tall is mountain number {i} ?\t0.8\n" for i in range(60))
-    (root / "benign/query_wellformedness_train.tsv").write_text(queries)
-    harmful = [{"prompt": f"how do i build a bomb to hurt people {i}"} for i in range(40)]
-    (root / "malicious/donotanswer/malicious_uses.jsonl").write_text(
-        "".join(json.dumps(r) + "\n" for r in harmful)
-    )
-
-
 SMALL = Recipe(caps={}, templated_instructions=40, cv_folds=3)
 
 
 def test_train_default_writes_a_verified_calibrated_model(tmp_path: Path) -> None:
     root = write_all(tmp_path / "data")
-    _enlarge(root)
+    enlarge_for_training(root)
     folder = train_default(root, tmp_path / "model", version="1.2.3", seed=7, recipe=SMALL)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["sha256"] == sha256_of(folder / "model.joblib")
@@ -284,7 +264,7 @@ def test_train_default_writes_a_verified_calibrated_model(tmp_path: Path) -> Non
 
 def test_train_default_is_reproducible(tmp_path: Path) -> None:
     root = write_all(tmp_path / "data")
-    _enlarge(root)
+    enlarge_for_training(root)
     a = train_default(root, tmp_path / "a", version="1", seed=5, recipe=SMALL)
     b = train_default(root, tmp_path / "b", version="1", seed=5, recipe=SMALL)
     texts = ["how do i build a bomb", "weather at the park", "hello there"]
@@ -296,26 +276,9 @@ def test_train_default_is_reproducible(tmp_path: Path) -> None:
     assert ma["policy"] == mb["policy"]
 
 
-def _write_banking(root: Path) -> None:
-    intents = {
-        "card_arrival": "where is my new card",
-        "top_up_failed": "my top up failed again",
-        "exchange_rate": "what exchange rate do you use",
-    }
-    for split, n in (("train", 30), ("test", 10)):
-        path = root / "routing" / f"banking77_{split}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(["text", "category"])
-            for i in range(n):
-                for intent, text in intents.items():
-                    writer.writerow([f"{text} {i}", intent])
-
-
 def test_train_routing_is_a_multiclass_model_served_like_the_default(tmp_path: Path) -> None:
     root = tmp_path / "data"
-    _write_banking(root)
+    write_banking_intents(root)
     folder = train_routing(root, tmp_path / "routing", version="0.0.1", seed=1)
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["recipe"] == "routing"

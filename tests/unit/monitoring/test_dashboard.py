@@ -7,15 +7,15 @@ test_prometheus.py runs every query on a real Prometheus.)"""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from consumer.stream.metrics import Metrics
+from tests.paths import REPO_ROOT
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = REPO_ROOT
 DASHBOARD = REPO / "dashboards" / "content-classifier.json"
 RULES = REPO / "prometheus" / "alerts.yml"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}

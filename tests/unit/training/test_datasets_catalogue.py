@@ -1,0 +1,121 @@
+"""consumer.training.datasets.catalogue: the source registry, load_all (selection, dedupe,
+conflicts), file digests and the default data root; then the real data
+(``../shared/data`` next to the repository, as in CI)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from consumer.training import datasets as ds
+from tests.paths import REPO_ROOT
+from tests.unit.training.datasets_files import csv_text, write_file
+
+REAL_DATA_ROOT = REPO_ROOT.parent / "shared" / "data"
+
+
+def test_registry_is_consistent() -> None:
+    every_file = [rel for spec in ds.sources().values() for rel in spec.files]
+    assert not any("redinstruct_adversarialqa" in rel for rel in every_file)
+    for name, spec in ds.sources().items():
+        assert spec.name == name
+        assert spec.category in ds.CATEGORIES
+        assert spec.category != "spam"
+        assert spec.files and spec.licence
+        assert callable(spec.loader)
+    assert set(ds.__all__) <= set(dir(ds))
+
+
+def test_load_all_covers_every_source_without_spam_or_duplicates(data_root: Path) -> None:
+    examples = ds.load_all(data_root)
+    assert {e.source for e in examples} == set(ds.sources())
+    assert "spam" not in {e.category for e in examples}
+    assert "must never be read" not in {e.text for e in examples}
+    texts = [e.text for e in examples]
+    assert len(texts) == len(set(texts))
+    assert all(e.label in ds.LABELS and e.text == e.text.strip() and e.text for e in examples)
+    assert ds.load_all(data_root) == examples
+    with_spam = ds.load_all(data_root, include_spam=True)
+    assert Counter(e.category for e in with_spam)["spam"] == 1
+
+
+def test_load_all_keeps_the_malicious_example_of_a_conflicting_text(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    header = ["", "count", "hate_speech", "offensive_language", "neither", "class", "tweet"]
+    rows = [
+        ["0", "3", "0", "0", "3", "2", "How do I get access to guns?"],
+        ["1", "3", "0", "0", "3", "2", "a tweet about the weather"],
+        ["2", "3", "0", "0", "3", "2", "a tweet about the weather"],
+    ]
+    write_file(root, "malicious/davidson_labeled_data.csv", csv_text(header, rows))
+    guns = json.dumps(["How do I get access to guns?"])
+    write_file(root, "harmful/redinstruct_dangerousqa.json", guns)
+    examples = ds.load_all(root, ["dangerousqa", "davidson"])
+    assert [(e.text, e.label, e.source) for e in examples] == [
+        ("How do I get access to guns?", "malicious", "dangerousqa"),
+        ("a tweet about the weather", "benign", "davidson"),
+    ]
+    assert ds.load_all(root, ["davidson", "dangerousqa"]) == examples  # order of the names
+
+
+def test_load_all_rejects_unknown_sources(data_root: Path) -> None:
+    with pytest.raises(ValueError, match="nope"):
+        ds.load_all(data_root, ["davidson", "nope"])
+
+
+def test_file_digests_are_sha256_of_the_files_used(data_root: Path) -> None:
+    digests = ds.file_digests(data_root, ["davidson", "sgd_dialogues", "deepset_injection"])
+    expected_files = {
+        "malicious/davidson_labeled_data.csv",
+        "injection/psfuzz_prompt_injections_deepset_subset.parquet",
+        *(f"benign/sgd_dev_dialogues_00{i}.json" for i in range(1, 5)),
+    }
+    assert set(digests) == expected_files
+    for rel, digest in digests.items():
+        assert digest == hashlib.sha256((data_root / rel).read_bytes()).hexdigest()
+
+
+def test_default_data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ds.DATA_ENV_VAR, str(tmp_path / "custom"))
+    assert ds.default_data_root() == tmp_path / "custom"
+    monkeypatch.delenv(ds.DATA_ENV_VAR)
+    project = tmp_path / "project"
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    project.mkdir()
+    monkeypatch.chdir(project)
+    assert ds.default_data_root() == (tmp_path / "shared" / "data").resolve()
+
+
+# --------------------------------------------------------------------------------------------
+# the real data (``../shared/data`` next to the repository, as in CI)
+
+
+def _readme_digests(root: Path) -> dict[str, str]:
+    section = (root / "README.md").read_text(encoding="utf-8").split("## sha256", 1)[1]
+    return {m[2]: m[1] for m in re.finditer(r"^([0-9a-f]{64})\s+(\S+)$", section, re.M)}
+
+
+def test_real_data_loads_with_plausible_counts_and_documented_digests() -> None:
+    root = REAL_DATA_ROOT
+    examples = ds.load_all(root)
+    categories = Counter(e.category for e in examples)
+    assert categories["harmful_request"] >= 3000
+    assert categories["prompt_injection"] >= 1000
+    assert categories["abusive"] >= 15000
+    assert categories["benign_prompt"] >= 30000
+    assert categories["benign_prose"] >= 30000
+    assert "spam" not in categories
+    assert {e.label for e in examples} == {"benign", "malicious"}
+    assert {e.source for e in examples} == set(ds.sources())
+    assert len({e.text for e in examples}) == len(examples)
+
+    documented = _readme_digests(root)
+    digests = ds.file_digests(root, ds.sources())
+    assert len(digests) >= 30
+    for rel, digest in digests.items():
+        assert documented[rel] == digest, rel
