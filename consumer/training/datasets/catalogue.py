@@ -18,6 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Final
 
+from consumer.model.artifact import sha256_of
 from consumer.training.datasets.examples import (
     BENIGN,
     CATEGORIES,
@@ -26,7 +27,7 @@ from consumer.training.datasets.examples import (
     DataNotFoundError,
     Example,
 )
-from consumer.training.datasets.files import require, sha256_file
+from consumer.training.datasets.files import require
 
 __all__ = [
     "CATALOGUE_FILE",
@@ -159,7 +160,7 @@ def load_all(
 def file_digests(root: Path, sources: Iterable[str]) -> dict[str, str]:
     """Relative path -> sha256 hex digest of every file the chosen sources read, sorted."""
     paths = sorted({rel for spec in _select(sources) for rel in spec.files})
-    return {rel: sha256_file(require(root, rel)) for rel in paths}
+    return {rel: sha256_of(require(root, rel)) for rel in paths}
 
 
 def default_data_root() -> Path:

@@ -7,7 +7,6 @@ Every file is read byte for byte as published; a missing data root or file raise
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import re
 import zipfile
@@ -25,7 +24,6 @@ __all__ = [
     "read_json",
     "read_text",
     "require",
-    "sha256_file",
     "tsv_rows",
     "zip_texts",
 ]
@@ -104,11 +102,3 @@ def zip_texts(root: Path, rel: str, accept: Callable[[str], bool]) -> Iterator[t
         for name in names:
             if accept(name):
                 yield name, decode(archive.read(name))
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
