@@ -69,8 +69,12 @@ schemas: $(STAMP) ## write the JSON Schema files of the contracts into schemas/
 	$(PY) -m consumer schemas
 
 # Retrain the shipped default model from ../shared/data (fixed seed: reproducible).
-model: $(STAMP) ## retrain the shipped default model from ../shared/data
-	$(PY) -m consumer train --recipe default --out models/malicious-content
+# The shipped default model's version: raise it whenever the model changes.
+MODEL_VERSION ?= 0.3.1
+
+model: $(STAMP) ## retrain the shipped default model from ../shared/data, then evaluate it
+	$(PY) -m consumer train --recipe default --version $(MODEL_VERSION) --out models/malicious-content
+	$(PY) -m consumer evaluate --model models/malicious-content
 
 broker: $(STAMP) ## start the embedded broker with the topics and print its address
 	$(PY) -m consumer broker --create-topics
