@@ -261,7 +261,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_schemas(args: argparse.Namespace) -> int:
     from consumer.contracts.schemas import write_schemas
 
-    for path in write_schemas(Path(args.out)) if args.out else write_schemas():
+    for path in write_schemas(Path(args.out) if args.out else None):
         print(path)
     return 0
 

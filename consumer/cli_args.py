@@ -124,5 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     broker.add_argument("--partitions", type=int, default=4)
 
     schemas = sub.add_parser("schemas", help="write the JSON Schema files of the contracts")
-    schemas.add_argument("--out", help="folder (default: schemas/)")
+    schemas.add_argument(
+        "--out", help="folder (default: the checkout's schemas/, else ./schemas when installed)"
+    )
     return parser

@@ -9,9 +9,17 @@ import orjson
 
 from consumer.contracts.messages import ContentMessage, Verdict, dead_letter_headers_schema
 
-__all__ = ["SCHEMA_DIR", "render_schemas", "write_schemas"]
+__all__ = ["SCHEMA_DIR", "default_schema_dir", "render_schemas", "write_schemas"]
 
+#: The repository's `schemas/`: the committed files a test keeps in sync with the contracts.
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def default_schema_dir() -> Path:
+    """The checkout's `schemas/` when running from one; an installed package has no
+    repository to write into, so there it is `schemas/` in the current directory."""
+    in_checkout = (SCHEMA_DIR.parent / "pyproject.toml").is_file()
+    return SCHEMA_DIR if in_checkout else Path.cwd() / "schemas"
 
 
 def _with_draft(schema: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +39,8 @@ def render_schemas() -> dict[str, bytes]:
     }
 
 
-def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:
+def write_schemas(directory: Path | None = None) -> list[Path]:
+    directory = directory or default_schema_dir()
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, content in render_schemas().items():

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -90,3 +91,17 @@ def test_dead_letter_header_names_are_the_contract() -> None:
         "__classifier.errors.failed_at",
         "__classifier.errors.model.version",
     }
+
+
+def test_schemas_go_to_the_checkout_or_else_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consumer.contracts import schemas
+
+    assert schemas.default_schema_dir() == SCHEMA_DIR  # this test runs in a checkout
+    installed = tmp_path / "site-packages" / "schemas"  # no pyproject.toml beside it
+    monkeypatch.setattr(schemas, "SCHEMA_DIR", installed)
+    monkeypatch.chdir(tmp_path)
+    written = schemas.write_schemas()
+    assert {path.parent for path in written} == {tmp_path / "schemas"}
+    assert not installed.exists()
