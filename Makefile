@@ -54,7 +54,7 @@ reliability: $(STAMP) ## the fault and hostile-input scenarios, with their figur
 lint: $(STAMP) ## ruff (lint and format) and the import rules between subpackages (lint-imports)
 	$(PY) -m ruff check consumer tests bench scripts setup.py
 	$(PY) -m ruff format --check consumer tests bench scripts setup.py
-	$(VENV)/bin/lint-imports --config pyproject.toml
+	$(VENV)/bin/lint-imports pyproject.toml
 
 typecheck: $(STAMP) ## mypy
 	$(PY) -m mypy consumer bench tests scripts/wheel_check.py setup.py

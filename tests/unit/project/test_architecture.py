@@ -31,7 +31,7 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
     """`lint-imports` over the package in `tree`, with the project's contracts."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     return subprocess.run(
-        [str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        [str(LINT_IMPORTS), str(ROOT / "pyproject.toml"), "--no-cache"],
         cwd=tree,
         env=env,
         capture_output=True,
