@@ -16,8 +16,10 @@ __all__ = ["default_model_card", "file_model_card", "routing_model_card"]
 
 _SHARE_ALIKE = (
     "Share-alike (CC-BY-SA) sources: `query_wellformedness` (Google query-wellformedness, "
-    "CC-BY-SA-4.0), `sgd_dialogues` (Schema-Guided Dialogue, CC-BY-SA-4.0) and the Wikipedia "
-    "text in `wiki_sents` (CLINC's sentences, CC-BY-3.0, derived from Wikipedia, CC-BY-SA). "
+    "CC-BY-SA-4.0), `sgd_dialogues` (Schema-Guided Dialogue, CC-BY-SA-4.0), `stormfront` "
+    "(de Gibert et al.'s hate speech dataset from a white supremacy forum, Vicomtech, "
+    "CC-BY-SA-3.0 Spain) and the Wikipedia text in `wiki_sents` (CLINC's sentences, "
+    "CC-BY-3.0, derived from Wikipedia, CC-BY-SA). "
     "Attribution: see `../shared/data/README.md`; models derived from them are shared under "
     "the same terms where the licence requires it."
 )

@@ -58,6 +58,8 @@ from consumer.training.datasets.malicious import (
     load_harmfulqa,
     load_jailbreak,
     load_simple_safety_tests,
+    load_stormfront,
+    load_toxigen,
 )
 from consumer.training.datasets.text import MAX_CHUNK_CHARS
 
@@ -98,6 +100,8 @@ __all__ = [
     "load_sgd_dialogues",
     "load_simple_safety_tests",
     "load_sms_spam",
+    "load_stormfront",
+    "load_toxigen",
     "load_wiki_sents",
     "sources",
 ]

@@ -29,7 +29,10 @@ MALICIOUS: Final = "malicious"
 LABELS: Final[tuple[str, str]] = (BENIGN, MALICIOUS)
 
 # Category -> the label it implies. ``spam`` rows are only produced on request (see
-# `load_sms_spam`): spam is not in scope of the default model.
+# `load_sms_spam`): spam is not in scope of the default model. ``benign_contrast`` rows are
+# benign text on the topics of the hateful sources, from the same sources (Stormfront's
+# ``noHate`` sentences, ToxiGen's neutral statements): hard negatives kept apart from
+# ordinary prose so the held-out report gives their false-positive rate on its own.
 CATEGORY_LABEL: Final[dict[str, str]] = {
     "harmful_request": MALICIOUS,
     "prompt_injection": MALICIOUS,
@@ -37,6 +40,7 @@ CATEGORY_LABEL: Final[dict[str, str]] = {
     "spam": MALICIOUS,
     "benign_prompt": BENIGN,
     "benign_prose": BENIGN,
+    "benign_contrast": BENIGN,
 }
 CATEGORIES: Final[tuple[str, ...]] = tuple(CATEGORY_LABEL)
 

@@ -1,4 +1,4 @@
-"""Reading the source files as they were published: CSV, TSV, JSON, NLTK zips, digests.
+"""Reading the source files as they were published: CSV, TSV, JSON, NLTK zips, tar.gz archives.
 
 Every file is read byte for byte as published; a missing data root or file raises
 `DataNotFoundError` naming what to put where.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ __all__ = [
     "read_json",
     "read_text",
     "require",
+    "tar_members",
     "tsv_rows",
     "zip_texts",
 ]
@@ -102,3 +104,19 @@ def zip_texts(root: Path, rel: str, accept: Callable[[str], bool]) -> Iterator[t
         for name in names:
             if accept(name):
                 yield name, decode(archive.read(name))
+
+
+def tar_members(root: Path, rel: str) -> dict[str, bytes]:
+    """Member name -> bytes of every regular file of a tar.gz archive, read in memory.
+
+    Nothing is extracted to disk: a member's name never becomes a path on this machine.
+    """
+    path = require(root, rel)
+    out: dict[str, bytes] = {}
+    with tarfile.open(path, "r:gz") as archive:
+        for member in archive:
+            if member.isfile():
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    out[member.name] = handle.read()
+    return out

@@ -1,5 +1,5 @@
-"""Loaders of the malicious (and mixed) sources: abusive tweets, jailbreaks, prompt
-injections and harmful requests.
+"""Loaders of the malicious (and mixed) sources: abusive tweets, hateful forum sentences and
+statements, jailbreaks, prompt injections and harmful requests.
 
 Which files each source reads is in the catalogue (`sources.toml`); a loader knows only how
 its files' rows map to examples.
@@ -7,6 +7,8 @@ its files' rows map to examples.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +22,7 @@ from consumer.training.datasets.files import (
     read_json,
     read_text,
     require,
+    tar_members,
 )
 from consumer.training.datasets.text import prose
 
@@ -35,6 +38,8 @@ __all__ = [
     "load_harmfulqa",
     "load_jailbreak",
     "load_simple_safety_tests",
+    "load_stormfront",
+    "load_toxigen",
 ]
 
 
@@ -53,6 +58,78 @@ def load_davidson(root: Path) -> list[Example]:
             out.extend(prose([text], "davidson"))
         else:
             raise ValueError(f"{rel}: unexpected class {cls!r}")
+    return out
+
+
+# Stormfront labels. `relation` sentences are hateful only read together with their
+# neighbours (the archive keeps no order we could rebuild that context from): alone they are
+# neither hate nor a clean negative, so they would teach the model noise either way.
+# `idk/skip` sentences are the ones the annotators could not decide on. Both are dropped.
+_STORMFRONT_LABELS = {"hate": "abusive", "noHate": "benign_contrast"}
+_STORMFRONT_DROPPED = frozenset({"relation", "idk/skip"})
+
+
+def load_stormfront(root: Path) -> list[Example]:
+    """Stormfront forum sentences (de Gibert et al.): ``hate`` abusive, ``noHate`` contrast.
+
+    The ``noHate`` sentences come from the same white-supremacist forum threads as the
+    hateful ones, so they are benign text on the same topics (`benign_contrast`): the
+    negatives that teach the model a topic is not a verdict. Each sentence is
+    ``all_files/<file_id>.txt`` (UTF-8 with a few stray bytes, decoded with replacement);
+    ``annotations_metadata.csv`` gives its label.
+    """
+    rel = source_file("stormfront")
+    members = tar_members(root, rel)
+    meta = members.get("annotations_metadata.csv")
+    if meta is None:
+        raise ValueError(f"{rel}: no annotations_metadata.csv")
+    out: list[Example] = []
+    for row in csv.DictReader(io.StringIO(meta.decode("utf-8"))):
+        label = row["label"].strip()
+        if label in _STORMFRONT_DROPPED:
+            continue
+        if label not in _STORMFRONT_LABELS:
+            raise ValueError(f"{rel}: unexpected label {label!r}")
+        sentence = members.get(f"all_files/{row['file_id']}.txt")
+        if sentence is None:
+            raise ValueError(f"{rel}: no sentence for file_id {row['file_id']!r}")
+        text = sentence.decode("utf-8", errors="replace")
+        out.extend(examples([text], _STORMFRONT_LABELS[label], "stormfront"))
+    return out
+
+
+def _toxigen_statements(prompt_file: bytes) -> list[str]:
+    """The statements of one ToxiGen prompt file, in order: each line is a few-shot prompt
+    whose statements are joined by a literal backslash-n and led by ``- `` (the last,
+    empty one is where the generator was to continue)."""
+    out: list[str] = []
+    for line in prompt_file.decode("utf-8").splitlines():
+        for piece in line.split("\\n"):
+            statement = piece.strip().removeprefix("-").strip()
+            if statement:
+                out.append(statement)
+    return out
+
+
+def load_toxigen(root: Path) -> list[Example]:
+    """ToxiGen seed statements about 13 groups: ``hate_*`` files abusive, ``neutral_*``
+    contrast, each statement once (the prompts repeat them in many combinations).
+
+    The hateful ones are implicit (no slurs); the neutral ones use the same identity words,
+    so they are benign text on the same topics (`benign_contrast`).
+    """
+    rel = source_file("toxigen")
+    seen: set[tuple[str, str]] = set()
+    out: list[Example] = []
+    for name, data in sorted(tar_members(root, rel).items()):
+        kind = name.rsplit("/", 1)[-1].split("_", 1)[0]
+        if kind not in ("hate", "neutral"):
+            raise ValueError(f"{rel}: unexpected prompt file {name!r}")
+        category = "abusive" if kind == "hate" else "benign_contrast"
+        for statement in _toxigen_statements(data):
+            if (statement, category) not in seen:
+                seen.add((statement, category))
+                out.append(example(statement, category, "toxigen"))
     return out
 
 

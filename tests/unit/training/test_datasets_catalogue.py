@@ -109,6 +109,7 @@ def test_real_data_loads_with_plausible_counts_and_documented_digests() -> None:
     assert categories["abusive"] >= 15000
     assert categories["benign_prompt"] >= 30000
     assert categories["benign_prose"] >= 30000
+    assert categories["benign_contrast"] >= 9000
     assert "spam" not in categories
     assert {e.label for e in examples} == {"benign", "malicious"}
     assert {e.source for e in examples} == set(ds.sources())
@@ -119,3 +120,29 @@ def test_real_data_loads_with_plausible_counts_and_documented_digests() -> None:
     assert len(digests) >= 30
     for rel, digest in digests.items():
         assert documented[rel] == digest, rel
+
+
+def test_real_hateful_sources_have_the_documented_rows() -> None:
+    """Stormfront: 1,196 hate and 9,507 noHate of 10,944 sentences (relation and idk/skip
+    dropped); ToxiGen: 371 distinct hateful and 297 distinct neutral statements. After
+    deduplication, 165 of Stormfront's benign sentences repeat inside it and 17 more
+    repeat older sources' rows; 4 of its hateful ones repeat inside it."""
+    root = REAL_DATA_ROOT
+    stormfront = Counter(e.category for e in ds.load_stormfront(root))
+    assert stormfront == {"abusive": 1196, "benign_contrast": 9507}
+    toxigen = Counter(e.category for e in ds.load_toxigen(root))
+    assert toxigen == {"abusive": 371, "benign_contrast": 297}
+    kept = Counter(
+        (e.source, e.category)
+        for e in ds.load_all(root, ["stormfront", "toxigen"])
+        if e.source in ("stormfront", "toxigen")
+    )
+    assert kept == {
+        ("stormfront", "abusive"): 1192,
+        ("stormfront", "benign_contrast"): 9342,
+        ("toxigen", "abusive"): 371,
+        ("toxigen", "benign_contrast"): 297,
+    }
+    everything = Counter((e.source, e.category) for e in ds.load_all(root))
+    assert everything[("stormfront", "benign_contrast")] == 9325
+    assert everything[("stormfront", "abusive")] == 1192

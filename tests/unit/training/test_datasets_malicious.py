@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from consumer.training import datasets as ds
 from consumer.training.datasets import Example
+from tests.unit.training.datasets_files import write_tar_gz
 
 
 def _triples(examples: list[Example]) -> list[tuple[str, str, str]]:
@@ -91,3 +94,40 @@ def test_harmful_sources(data_root: Path) -> None:
         assert {(e.label, e.category) for e in loader(data_root)} == {
             ("malicious", "harmful_request")
         }
+
+
+def test_stormfront_maps_hate_to_abusive_and_nohate_to_contrast(data_root: Path) -> None:
+    examples = ds.load_stormfront(data_root)
+    assert _triples(examples) == [
+        ("Our local history society meets on Tuesdays.", "benign", "benign_contrast"),
+        (
+            "They are vermin and should be driven out of our country.",
+            "malicious",
+            "abusive",
+        ),
+        ("The caf\ufffd in town reopened last week.", "benign", "benign_contrast"),
+    ]
+    assert {e.source for e in examples} == {"stormfront"}
+    texts = {e.text for e in examples}
+    assert "And they did it again." not in texts  # relation: hateful only in context
+    assert "Well, who knows." not in texts  # idk/skip
+
+
+def test_stormfront_rejects_an_unknown_label(data_root: Path) -> None:
+    members = {
+        "all_files/1_1.txt": b"text\n",
+        "annotations_metadata.csv": b"file_id,user_id,subforum_id,num_contexts,label\n"
+        b"1_1,1,1,0,maybe\n",
+    }
+    write_tar_gz(data_root, "malicious/stormfront_hate_speech.tar.gz", members)
+    with pytest.raises(ValueError, match="maybe"):
+        ds.load_stormfront(data_root)
+
+
+def test_toxigen_splits_prompts_into_distinct_statements(data_root: Path) -> None:
+    assert _triples(ds.load_toxigen(data_root)) == [
+        ("those people are all criminals", "malicious", "abusive"),
+        ("they should go back where they came from", "malicious", "abusive"),
+        ("many people in the group work as teachers", "benign", "benign_contrast"),
+    ]
+    assert {e.source for e in ds.load_toxigen(data_root)} == {"toxigen"}

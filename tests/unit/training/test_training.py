@@ -249,6 +249,7 @@ def test_train_default_writes_a_verified_calibrated_model(tmp_path: Path) -> Non
     assert manifest["created_at"]
     card = (folder / "MODEL_CARD.md").read_text()
     assert "CC-BY-SA" in card and "query_wellformedness" in card and "Intended use" in card
+    assert "`stormfront`" in card and "CC-BY-SA-3.0" in card  # share-alike: named in the card
     assert all(f"`{n}`" in card for n in TEMPLATE_FILES)
 
     classifier = load_model(folder)
