@@ -43,6 +43,8 @@ HELD_OUT_GROUPS: dict[str, tuple[str, ...]] = {
     "deepset_injection": ("deepset_injection",),
     "cse_injection": ("cyberseceval_injection",),
     "davidson": ("davidson",),
+    "stormfront": ("stormfront",),
+    "toxigen": ("toxigen",),
     "goemotions": ("goemotions",),
     "wiki+state_union": ("wiki_sents", "nltk_state_union"),
     "movie_reviews": ("nltk_movie_reviews", "nltk_sentence_polarity", "nltk_subjectivity"),

@@ -26,6 +26,7 @@ def test_summary_means_over_sources_and_checks_targets() -> None:
         HeldOutResult("g3", "c", "benign_prose", 200, 2),
         HeldOutResult("g4", "d", "benign_prompt", 50, 10),
         HeldOutResult("g5", "e", "abusive", 10, 0),
+        HeldOutResult("g6", "f", "benign_contrast", 100, 30),
     ]
     summary = summarize_held_out(results)
     harmful = summary["harmful_request"]
@@ -36,6 +37,9 @@ def test_summary_means_over_sources_and_checks_targets() -> None:
     assert summary["benign_prose"]["measure"] == "fpr" and summary["benign_prose"]["met"] is True
     assert summary["benign_prompt"]["met"] is False  # 0.2 > 0.10
     assert "target" not in summary["abusive"]
+    contrast = summary["benign_contrast"]  # hard negatives: a false-positive rate, no target
+    assert contrast["measure"] == "fpr" and contrast["worst"] == pytest.approx(0.3)
+    assert "target" not in contrast
 
 
 GROUPS: dict[str, tuple[str, ...]] = {
