@@ -9,7 +9,7 @@ import pytest
 
 from consumer.training import datasets as ds
 from consumer.training.datasets import Example
-from tests.unit.training.datasets_files import write_tar_gz
+from tests.unit.training.datasets_archives import write_tar_gz
 
 
 def _triples(examples: list[Example]) -> list[tuple[str, str, str]]:
