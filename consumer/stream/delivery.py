@@ -23,7 +23,7 @@ from consumer.config.settings import Settings
 from consumer.stream.acks import AckTracker, Batch
 from consumer.stream.codec import OutRecord, VerdictRecord, verdict_record
 from consumer.stream.failures import Failures
-from consumer.stream.keepalive import KEEP_ALIVE_AFTER_S, KeepAlive
+from consumer.stream.keepalive import KEEP_ALIVE_AFTER_S, POLL_SLICE_S, KeepAlive
 from consumer.stream.metrics import Metrics
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import ProducerLike, TopicPartitionKey, key_of
@@ -32,7 +32,6 @@ __all__ = ["Delivery"]
 
 log = get_logger(__name__)
 
-_POLL_SLICE_S = 0.2
 #: librdkafka's RD_KAFKA_PARTITION_UA: the configured partitioner chooses by key.
 _BY_KEY = -1
 
@@ -158,7 +157,7 @@ class Delivery:
                 return
             except BufferError:
                 # The local queue is full: serve delivery reports until there is room.
-                self.producer.poll(_POLL_SLICE_S)
+                self.producer.poll(POLL_SLICE_S)
                 self._keepalive.poll()
             except KafkaException as exc:
                 self.failures.failed(out, exc.args[0])
@@ -197,7 +196,7 @@ class Delivery:
         deadline = time.monotonic() + timeout_s
         while True:
             remaining = deadline - time.monotonic()
-            self.producer.flush(max(0.0, min(_POLL_SLICE_S, remaining)))
+            self.producer.flush(max(0.0, min(POLL_SLICE_S, remaining)))
             self.serve(0)
             if (len(self.producer) == 0 and not self.failures.rejected) or remaining <= 0:
                 return
@@ -211,7 +210,7 @@ class Delivery:
         started = warned = time.monotonic()
         try:
             while len(self.producer) > limit and not stopping.is_set():
-                self.producer.poll(_POLL_SLICE_S / 4)
+                self.producer.poll(POLL_SLICE_S / 4)
                 now = time.monotonic()
                 if now - started > KEEP_ALIVE_AFTER_S:
                     self._keepalive.poll()

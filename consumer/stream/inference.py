@@ -15,12 +15,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from consumer.model.classifier import Prediction
 from consumer.model.isolation import Classified, classify_isolating
 from consumer.stream.codec import Decoded
-from consumer.stream.keepalive import KEEP_ALIVE_AFTER_S, KeepAlive
+from consumer.stream.keepalive import KEEP_ALIVE_AFTER_S, POLL_SLICE_S, KeepAlive
 from consumer.stream.metrics import Metrics
 
 __all__ = ["INLINE_UNDER_S", "Inference"]
 
-_POLL_SLICE_S = 0.2
 #: A model whose last batch took less than this classifies the next one on the loop's own
 #: thread: the hand-off to the helper thread and back costs about 0.3 ms a batch, and a batch
 #: this fast is far from `max.poll.interval.ms` (minutes by default). A slower batch, a new
@@ -76,7 +75,7 @@ class Inference:
         try:
             while True:
                 try:
-                    return future.result(timeout=_POLL_SLICE_S)
+                    return future.result(timeout=POLL_SLICE_S)
                 except FutureTimeout:
                     if time.monotonic() - started > KEEP_ALIVE_AFTER_S:
                         self._keepalive.poll()

@@ -14,13 +14,16 @@ from confluent_kafka import KafkaError, TopicPartition
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import ConsumerLike, TopicPartitionKey
 
-__all__ = ["KEEP_ALIVE_AFTER_S", "KeepAlive"]
+__all__ = ["KEEP_ALIVE_AFTER_S", "POLL_SLICE_S", "KeepAlive"]
 
 #: A batch that takes longer than this (a slow model, a slow broker) starts keep-alive polls.
 #: Not sooner: pausing drops the records librdkafka has prefetched for the paused partitions
 #: (they are fetched again on resume), which, done for every batch of a worker starved of
 #: CPU, cut its throughput to a fraction. It must stay well below `max.poll.interval.ms`.
 KEEP_ALIVE_AFTER_S = 1.0
+#: The longest one wait (for the model's thread, for delivery reports, for room in the
+#: producer's queue) lasts before the loop looks again whether a keep-alive poll is due.
+POLL_SLICE_S = 0.2
 
 
 class KeepAlive:
