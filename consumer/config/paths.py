@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DEFAULT_MODEL_NAME", "DEFAULT_MODEL_PATH", "shipped_models_dir"]
+__all__ = ["DEFAULT_MODEL_NAME", "default_model_path", "shipped_models_dir"]
 
 #: The model `run` and `classify` serve when MODEL_PATH is not set.
 DEFAULT_MODEL_NAME = "malicious-content"
@@ -26,5 +26,7 @@ def shipped_models_dir() -> Path:
     return installed if installed.is_dir() else _PACKAGE.parent / "models"
 
 
-#: Resolved once (one stat): the folder a Settings object uses for MODEL_PATH by default.
-DEFAULT_MODEL_PATH = shipped_models_dir() / DEFAULT_MODEL_NAME
+def default_model_path() -> Path:
+    """The folder MODEL_PATH means when it is not set (looked up when settings are read, not
+    when this module is imported)."""
+    return shipped_models_dir() / DEFAULT_MODEL_NAME

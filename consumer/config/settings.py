@@ -38,9 +38,9 @@ from consumer.config.kafka import (
     env_name_of_property,
     is_secret,
 )
-from consumer.config.paths import DEFAULT_MODEL_PATH
+from consumer.config.paths import default_model_path
 
-__all__ = ["DEFAULT_MODEL_PATH", "Settings", "SettingsError", "load_settings", "read_secret_file"]
+__all__ = ["Settings", "SettingsError", "load_settings", "read_secret_file"]
 
 _OWN_KAFKA_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS"})
 
@@ -152,7 +152,7 @@ class Settings(BaseSettings):
     output_topic: str = Field("content.verdicts", min_length=1, max_length=249)
     dlq_topic: str = Field("content.dlq", min_length=1, max_length=249)
     group_id: str = Field("content-classifier", min_length=1)
-    model_path: Path = DEFAULT_MODEL_PATH
+    model_path: Path = Field(default_factory=default_model_path)
     # Defaults chosen by bench/ (docs/benchmarks.md): from 500 records up, predict_proba's
     # throughput per CPU second is within 2 % of its best, and a batch of 500 takes about
     # 25 ms with the default model; 20 ms of waiting keeps the p50 end-to-end latency at

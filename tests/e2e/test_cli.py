@@ -15,7 +15,7 @@ import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from consumer.config.settings import DEFAULT_MODEL_PATH
+from consumer.config.paths import default_model_path
 from consumer.contracts.messages import Verdict
 from consumer.devkit.harness import WorkerProcess
 from tests.conftest import Topics, labelled_texts
@@ -65,7 +65,7 @@ def test_run_refuses_a_bad_setting_naming_the_variable(variable: str, value: str
 
 def test_run_refuses_a_tampered_model(tmp_path: Path) -> None:
     folder = tmp_path / "model"
-    shutil.copytree(DEFAULT_MODEL_PATH, folder)
+    shutil.copytree(default_model_path(), folder)
     with (folder / "model.joblib").open("r+b") as fh:
         fh.seek(100)
         fh.write(b"\x00\x01\x02")

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from consumer.config.settings import DEFAULT_MODEL_PATH, SettingsError, load_settings
+from consumer.config.paths import default_model_path
+from consumer.config.settings import SettingsError, load_settings
 from consumer.stream.clients import build_consumer, consumer_config, producer_config
 
 
@@ -41,7 +42,7 @@ def test_defaults_match_the_design_table() -> None:
         "content.dlq",
     )
     assert s.group_id == "content-classifier"
-    assert s.model_path == DEFAULT_MODEL_PATH
+    assert s.model_path == default_model_path()
     assert s.max_text_chars == 10_000
     assert s.max_value_bytes == 1_048_576
     assert s.metrics_port == 8000

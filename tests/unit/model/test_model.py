@@ -186,9 +186,9 @@ def test_a_signature_made_with_another_key_is_refused(model_copy: Path) -> None:
 
 
 def test_the_shipped_models_load(tmp_path: Path) -> None:
-    from consumer.config.settings import DEFAULT_MODEL_PATH
+    from consumer.config.paths import default_model_path
 
-    for folder in sorted(DEFAULT_MODEL_PATH.parent.iterdir()):
+    for folder in sorted(default_model_path().parent.iterdir()):
         assert load_model(folder).labels, folder
 
 
