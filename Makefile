@@ -4,7 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# torch's CPU build (2.13.0+cpu, the train extra's) is a wheel in this folder on these
+# machines; PyPI's linux build of torch brings several GB of CUDA libraries.
+WHEELS ?= /opt/wheels
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
+	--find-links $(WHEELS) \
 	--custom-compile-command "make lock" -c constraints.txt
 
 .PHONY: help install lock audit demo test unit integration reliability lint typecheck \
@@ -20,7 +24,7 @@ help: ## list the targets
 $(STAMP): requirements-dev.lock pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
-		-r requirements-dev.lock
+		--find-links $(WHEELS) -r requirements-dev.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@

@@ -43,7 +43,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return run_processes(processes, settings)
     log = get_logger("consumer.run")
     log.info("starting", version=__version__, settings=settings.loggable())
-    classifier = load_model(settings.model_path, signing_key=settings.model_signing_key)
+    classifier = load_model(
+        settings.model_path,
+        signing_key=settings.model_signing_key,
+        threads=settings.model_threads,
+    )
     log.info("model loaded", model=classifier.name, model_version=classifier.version)
     # Build the clients once up front so a bad KAFKA_ property fails start-up, not the loop.
     build_producer(settings)
@@ -57,6 +61,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             settings.model_reload_interval_s,
             metrics,
             signing_key=settings.model_signing_key,
+            threads=settings.model_threads,
         ).start()
     worker = Worker(
         settings,
@@ -119,6 +124,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         folder = train_routing(
             _data_root(args), Path(args.out), version=args.version, seed=args.seed
         )
+    elif args.recipe == "transformer":
+        folder = _train_transformer(args)
     else:
         if not args.data:
             raise SystemExit(
@@ -131,6 +138,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"wrote {folder} in {time.monotonic() - started:.0f} s")
     print(orjson.dumps(manifest.get("metrics", {}), option=orjson.OPT_INDENT_2).decode())
     return 0
+
+
+def _train_transformer(args: argparse.Namespace) -> Path:
+    from dataclasses import replace
+
+    from consumer.training.heldout import fold_sources
+    from consumer.training.transformer import TransformerRecipe, train_transformer
+
+    recipe = TransformerRecipe()
+    if args.rows:
+        recipe = replace(recipe, rows=args.rows)
+    return train_transformer(
+        _data_root(args),
+        Path(args.out),
+        version=args.version,
+        seed=args.seed,
+        recipe=recipe,
+        exclude=fold_sources(args.held_out_fold) if args.held_out_fold else (),
+        threads=args.threads or None,
+        max_seconds=args.max_seconds,
+    )
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -151,6 +179,7 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     classifier = load_model(
         Path(args.model) if args.model else settings.model_path,
         signing_key=settings.model_signing_key,
+        threads=settings.model_threads,
     )
     if not args.file:
         raise SystemExit("classify: give a FILE (JSONL, CSV or text lines) or - for JSONL on stdin")

@@ -45,9 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="CSV or JSONL file with text and label columns")
     train.add_argument(
         "--recipe",
-        choices=["default", "routing"],
-        help="a shipped model's recipe over ../shared/data: default (malicious-content) or "
-        "routing (banking intents)",
+        choices=["default", "routing", "transformer"],
+        help="a shipped model's recipe over ../shared/data: default (malicious-content), "
+        "routing (banking intents) or transformer (a fine-tuned encoder on default's rows; "
+        "needs the train and transformer extras)",
     )
     train.add_argument(
         "--data-root", help="folder of the training sources (default: ../shared/data)"
@@ -56,6 +57,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", default="custom", help="model name (with --data)")
     train.add_argument("--version", default="0.1.0", help="model version")
     train.add_argument("--seed", type=int, default=20261125)
+    train.add_argument(
+        "--rows", type=int, help="transformer: training rows drawn (default: the recipe's)"
+    )
+    train.add_argument(
+        "--held-out-fold",
+        type=int,
+        choices=[1, 2],
+        help="transformer: leave out that half of the held-out groups (for `evaluate`)",
+    )
+    train.add_argument(
+        "--threads", type=int, default=0, help="transformer: torch threads (0: all cores)"
+    )
+    train.add_argument(
+        "--max-seconds", type=float, help="transformer: stop fine-tuning after this long"
+    )
 
     evaluate = sub.add_parser(
         "evaluate",

@@ -66,6 +66,36 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_transformer_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A transformer model folder around a tiny random encoder (tests/tiny_encoder.py)."""
+    from tests.tiny_encoder import build_tiny_transformer
+
+    return build_tiny_transformer(tmp_path_factory.mktemp("tiny-transformer") / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_cascade_path(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path, tiny_transformer_path: Path
+) -> Path:
+    """A cascade folder: the tiny scikit-learn model, then the tiny transformer."""
+    import numpy as np
+
+    from consumer.training.cascade import build_cascade
+
+    rows = labelled_texts(300, seed=11)
+    return build_cascade(
+        tmp_path_factory.mktemp("tiny-cascade") / "model",
+        tiny_model_path,
+        tiny_transformer_path,
+        [text for text, _ in rows],
+        np.array([label == "malicious" for _, label in rows]),
+        routed_share=0.5,
+        name="tiny-cascade",
+        version="0.0.2",
+    )
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tiny_model_path: Path) -> Classifier:
     return load_model(tiny_model_path)
 

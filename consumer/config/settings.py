@@ -172,6 +172,9 @@ class Settings(BaseSettings):
     #: Key of the HMAC-SHA256 signature of model manifests (`manifest.json.sig`); when set,
     #: a model without a valid signature is refused before anything is unpickled.
     model_signing_key: SecretStr | None = Field(None, min_length=16)
+    #: Threads of a transformer model's onnxruntime session (0: one per core). With several
+    #: worker processes on a machine, 1 each keeps them from competing for the cores.
+    model_threads: int = Field(0, ge=0, le=256)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 

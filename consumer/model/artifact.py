@@ -1,4 +1,12 @@
-"""Model artifacts: a folder with `model.joblib`, `manifest.json` and `MODEL_CARD.md`.
+"""Model artifacts: a folder with `manifest.json`, `MODEL_CARD.md` and the files of its family.
+
+* `sklearn` (the default when a manifest names no family): `model.joblib`, a pickled
+  scikit-learn estimator.
+* `transformer`: `model.onnx` (an encoder with a binary head) and `tokenizer.json`, served by
+  `consumer.model.transformer` with onnxruntime; the manifest's `files` maps each file to its
+  sha256, and every one is checked before any is parsed.
+* `cascade`: a folder holding a model folder per stage (`fast`, `transformer`) and a manifest
+  that pins the sha256 of each stage's manifest, so one signature covers the whole tree.
 
 joblib is pickle: unpickling an unverified file runs whatever code it carries. So loading
 checks, before anything is unpickled, that the manifest names a file inside its own folder,
@@ -31,8 +39,13 @@ from pydantic import SecretStr
 from consumer.model.classifier import Classifier, Policy, ProbabilisticModel
 
 __all__ = [
+    "CASCADE_FAMILY",
     "MANIFEST_NAME",
+    "ONNX_FILE",
     "SIGNATURE_NAME",
+    "SKLEARN_FAMILY",
+    "TOKENIZER_FILE",
+    "TRANSFORMER_FAMILY",
     "ModelArtifactError",
     "SigningKey",
     "load_model",
@@ -40,10 +53,23 @@ __all__ = [
     "sha256_of",
     "sign_manifest",
     "signature_of",
+    "write_manifest",
 ]
 
 MANIFEST_NAME = "manifest.json"
 MODEL_FILE = "model.joblib"
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+SKLEARN_FAMILY = "sklearn"
+TRANSFORMER_FAMILY = "transformer"
+CASCADE_FAMILY = "cascade"
+CASCADE_STAGES = ("fast", "transformer")
+# What a manifest must hold besides name, version and labels, by family.
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    SKLEARN_FAMILY: ("sha256", "sklearn_version"),
+    TRANSFORMER_FAMILY: ("files", "max_length"),
+    CASCADE_FAMILY: ("stages", "routing"),
+}
 SIGNATURE_NAME = "manifest.json.sig"
 _SIGNATURE_SCHEME = "hmac-sha256"
 
@@ -101,7 +127,10 @@ def _verify_signature(folder: Path, manifest_bytes: bytes, key: SigningKey) -> N
         )
 
 
-def _read_manifest(folder: Path, signing_key: SigningKey | None = None) -> dict[str, Any]:
+def _read_manifest(
+    folder: Path, signing_key: SigningKey | None = None
+) -> tuple[bytes, dict[str, Any]]:
+    """The manifest's verified bytes and their parse."""
     manifest_path = folder / MANIFEST_NAME
     if not folder.is_dir():
         raise ModelArtifactError(f"model folder {folder} does not exist (set MODEL_PATH)")
@@ -110,23 +139,31 @@ def _read_manifest(folder: Path, signing_key: SigningKey | None = None) -> dict[
     manifest_bytes = manifest_path.read_bytes()
     if signing_key is not None:
         _verify_signature(folder, manifest_bytes, signing_key)
+    return manifest_bytes, _parse_manifest(manifest_path, manifest_bytes)
+
+
+def _parse_manifest(manifest_path: Path, manifest_bytes: bytes) -> dict[str, Any]:
     try:
         manifest = orjson.loads(manifest_bytes)
     except orjson.JSONDecodeError as exc:
         raise ModelArtifactError(f"{manifest_path} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict):
         raise ModelArtifactError(f"{manifest_path} is not a JSON object")
-    for key in ("name", "version", "labels", "sha256", "sklearn_version"):
+    family = manifest.get("family", SKLEARN_FAMILY)
+    if family not in _REQUIRED:
+        raise ModelArtifactError(
+            f"{manifest_path} names family {family!r}; this worker serves {sorted(_REQUIRED)}"
+        )
+    for key in ("name", "version", "labels", *_REQUIRED[family]):
         if key not in manifest:
             raise ModelArtifactError(f"{manifest_path} has no {key!r}")
     return manifest
 
 
-def _artifact_file(folder: Path, manifest: dict[str, Any]) -> Path:
-    """The model file the manifest names; it must lie inside the model folder."""
-    name = manifest.get("file", MODEL_FILE)
+def _inside(folder: Path, name: str) -> Path:
+    """`folder/name`, which must lie inside `folder` and be a file."""
     root = folder.resolve()
-    path = (root / str(name)).resolve()
+    path = (root / name).resolve()
     if root not in path.parents:
         raise ModelArtifactError(
             f"manifest names {name!r}, which lies outside the model folder {folder}"
@@ -136,27 +173,29 @@ def _artifact_file(folder: Path, manifest: dict[str, Any]) -> Path:
     return path
 
 
-def load_model(folder: Path | str, *, signing_key: SigningKey | None = None) -> Classifier:
-    """Verify and load a model folder. Raises `ModelArtifactError` before unpickling on any
-    mismatch of signature (with a `signing_key`), sha256, location or scikit-learn version."""
-    folder = Path(folder)
-    manifest = _read_manifest(folder, signing_key)
-    path = _artifact_file(folder, manifest)
-    built_with = str(manifest["sklearn_version"])
-    if built_with != sklearn.__version__:
-        raise ModelArtifactError(
-            f"model {folder} was built with scikit-learn {built_with}, "
-            f"this worker runs {sklearn.__version__}: retrain it or install that version"
-        )
-    # Hash and unpickle the same bytes: a file replaced after the check is never loaded.
+def _verified_bytes(folder: Path, name: str, expected: str) -> bytes:
+    """The bytes of `folder/name` if their sha256 is `expected`. The bytes hashed are the
+    bytes used: a file replaced after the check is never loaded."""
+    path = _inside(folder, name)
     data = path.read_bytes()
     actual = hashlib.sha256(data).hexdigest()
-    if not hmac.compare_digest(actual, str(manifest["sha256"])):
+    if not hmac.compare_digest(actual, str(expected)):
         raise ModelArtifactError(
-            f"sha256 mismatch for {path}: manifest says {manifest['sha256']}, file is {actual}; "
-            "refusing to unpickle a file that is not the one the manifest describes"
+            f"sha256 mismatch for {path}: manifest says {expected}, file is {actual}; "
+            "refusing to load a file that is not the one the manifest describes"
         )
-    estimator = joblib.load(io.BytesIO(data))
+    return data
+
+
+def load_model(
+    folder: Path | str, *, signing_key: SigningKey | None = None, threads: int = 0
+) -> Classifier:
+    """Verify and load a model folder of any family. Raises `ModelArtifactError` before
+    anything is unpickled or parsed on any mismatch of signature (with a `signing_key`),
+    sha256, location or library version. `threads` bounds an ONNX session (0: one per core)."""
+    folder = Path(folder)
+    _, manifest = _read_manifest(folder, signing_key)
+    estimator = _load_estimator(folder, manifest, threads)
     labels = tuple(str(label) for label in manifest["labels"])
     classes = tuple(str(c) for c in getattr(estimator, "classes_", ()))
     if classes != labels:
@@ -169,6 +208,78 @@ def load_model(folder: Path | str, *, signing_key: SigningKey | None = None) -> 
         estimator=estimator,
         manifest=manifest,
     )
+
+
+def _load_estimator(folder: Path, manifest: dict[str, Any], threads: int) -> ProbabilisticModel:
+    family = manifest.get("family", SKLEARN_FAMILY)
+    if family == TRANSFORMER_FAMILY:
+        return _load_transformer(folder, manifest, threads)
+    if family == CASCADE_FAMILY:
+        return _load_cascade(folder, manifest, threads)
+    return _load_sklearn(folder, manifest)
+
+
+def _load_sklearn(folder: Path, manifest: dict[str, Any]) -> ProbabilisticModel:
+    built_with = str(manifest["sklearn_version"])
+    if built_with != sklearn.__version__:
+        raise ModelArtifactError(
+            f"model {folder} was built with scikit-learn {built_with}, "
+            f"this worker runs {sklearn.__version__}: retrain it or install that version"
+        )
+    data = _verified_bytes(folder, str(manifest.get("file", MODEL_FILE)), manifest["sha256"])
+    estimator: ProbabilisticModel = joblib.load(io.BytesIO(data))
+    return estimator
+
+
+def _load_transformer(folder: Path, manifest: dict[str, Any], threads: int) -> ProbabilisticModel:
+    from consumer.model.transformer import ScoreMap, TransformerTextModel
+
+    files = manifest["files"]
+    if not isinstance(files, dict) or not {ONNX_FILE, TOKENIZER_FILE} <= set(files):
+        raise ModelArtifactError(
+            f"{folder / MANIFEST_NAME} must list {ONNX_FILE} and {TOKENIZER_FILE} in 'files'"
+        )
+    # Every file is checked before any is parsed.
+    data = {name: _verified_bytes(folder, name, digest) for name, digest in files.items()}
+    try:
+        calibration = manifest.get("calibration")
+        return TransformerTextModel(
+            data[ONNX_FILE],
+            data[TOKENIZER_FILE].decode("utf-8"),
+            classes=[str(label) for label in manifest["labels"]],
+            max_length=int(manifest["max_length"]),
+            calibration=ScoreMap.from_manifest(calibration) if calibration else None,
+            threads=threads,
+        )
+    except ImportError as exc:
+        raise ModelArtifactError(f"model {folder}: {exc}") from None
+    except Exception as exc:  # onnxruntime and tokenizers raise their own error types
+        raise ModelArtifactError(f"model {folder} could not be loaded: {exc}") from None
+
+
+def _load_cascade(folder: Path, manifest: dict[str, Any], threads: int) -> ProbabilisticModel:
+    """Each stage is a model folder inside this one; this manifest pins the sha256 of each
+    stage's manifest, which pins the stage's files, so one signature covers the cascade."""
+    from consumer.model.cascade import Cascade, CascadeParams
+
+    stages: dict[str, ProbabilisticModel] = {}
+    for stage in CASCADE_STAGES:
+        entry = manifest["stages"].get(stage) if isinstance(manifest["stages"], dict) else None
+        if not isinstance(entry, dict) or "path" not in entry or "manifest_sha256" not in entry:
+            raise ModelArtifactError(
+                f"{folder / MANIFEST_NAME}: stage {stage!r} needs a path and a manifest_sha256"
+            )
+        stage_dir = _inside(folder, f"{entry['path']}/{MANIFEST_NAME}").parent
+        stage_bytes = _verified_bytes(stage_dir, MANIFEST_NAME, entry["manifest_sha256"])
+        stage_manifest = _parse_manifest(stage_dir / MANIFEST_NAME, stage_bytes)
+        if stage_manifest.get("family", SKLEARN_FAMILY) == CASCADE_FAMILY:
+            raise ModelArtifactError(f"stage {stage!r} of {folder} is itself a cascade")
+        stages[stage] = _load_estimator(stage_dir, stage_manifest, threads)
+    try:
+        params = CascadeParams.from_manifest(manifest["routing"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelArtifactError(f"{folder / MANIFEST_NAME}: bad 'routing': {exc}") from None
+    return Cascade(stages["fast"], stages["transformer"], params)
 
 
 def save_model(
@@ -191,18 +302,45 @@ def save_model(
     joblib.dump(estimator, tmp, compress=3)
     tmp.replace(path)
     manifest: dict[str, Any] = {
-        "name": name,
-        "version": version,
         "labels": [str(c) for c in estimator.classes_],
         "file": MODEL_FILE,
         "sha256": sha256_of(path),
         "sklearn_version": sklearn.__version__,
-        "policy": (policy or Policy()).to_manifest(),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         **(extra or {}),
     }
+    return write_manifest(
+        folder,
+        manifest,
+        name=name,
+        version=version,
+        policy=policy,
+        model_card=model_card,
+        signing_key=signing_key,
+    )
+
+
+def write_manifest(
+    folder: Path,
+    manifest: dict[str, Any],
+    *,
+    name: str,
+    version: str,
+    policy: Policy | None = None,
+    model_card: str | None = None,
+    signing_key: SigningKey | None = None,
+) -> Path:
+    """Write `manifest.json` (name, version, policy, creation time and `manifest`), the model
+    card and, with a `signing_key`, `manifest.json.sig`; the family's files are already in
+    `folder` and their sha256 in `manifest`."""
+    data: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "policy": (policy or Policy()).to_manifest(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        **manifest,
+    }
     (folder / MANIFEST_NAME).write_bytes(
-        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     )
     if model_card is not None:
         (folder / "MODEL_CARD.md").write_text(model_card, encoding="utf-8")

@@ -161,8 +161,23 @@ class Metrics:
             ["result"],
             registry=r,
         )
+        self.stage_texts = Counter(
+            PREFIX + "model_stage_texts",
+            "Texts decided by each stage of a cascade model (fast, transformer).",
+            ["stage"],
+            registry=r,
+        )
         self.build = Info(PREFIX + "build", "The worker's build.", registry=r)
         self.build.info({"version": __version__, "python": platform.python_version()})
+
+    def observe_stages(self, estimator: object) -> None:
+        """Count the texts each stage of a cascade decided since the last batch."""
+        stage_counts = getattr(estimator, "stage_counts", None)
+        if stage_counts is None:
+            return
+        for stage, n in stage_counts().items():
+            if n:
+                self.stage_texts.labels(stage).inc(n)
 
     # -- librdkafka statistics ---------------------------------------------------------
 

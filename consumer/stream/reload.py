@@ -60,9 +60,11 @@ class ModelWatcher:
         interval_s: float,
         metrics: Metrics,
         signing_key: SigningKey | None = None,
+        threads: int = 0,
     ) -> None:
         self.folder = folder
         self._signing_key = signing_key
+        self._threads = threads
         self.interval_s = interval_s
         self.metrics = metrics
         self._seen = fingerprint(folder)
@@ -92,7 +94,9 @@ class ModelWatcher:
             return
         self._seen = now
         try:
-            candidate = load_model(self.folder, signing_key=self._signing_key)
+            candidate = load_model(
+                self.folder, signing_key=self._signing_key, threads=self._threads
+            )
             candidate.classify(_WARM_UP_TEXTS)
         except Exception as exc:  # any failure to load or predict refuses the artifact
             self.metrics.model_reloads.labels("refused").inc()

@@ -240,6 +240,7 @@ class Worker:
             else:
                 failures.append(item)  # type: ignore[arg-type]
         classified, poisoned = self.inference.classify(self.classifier.classify, good)
+        self.metrics.observe_stages(self.classifier.estimator)
         verdicts = verdict_values(classified, self._model_ref, now)
         labels = Counter([produced[3] for produced in verdicts])
         result.labels.update(labels)

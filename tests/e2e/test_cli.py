@@ -233,3 +233,21 @@ def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path: Path) -> None:
     assert "accounted for    1503/1503" in report
     assert (tmp_path / "demo-output" / "throughput-lag.png").stat().st_size > 10_000
     assert "consumed" in result.stderr.decode(), "live progress while it runs"
+
+
+@pytest.mark.parametrize("fixture", ["tiny_transformer_path", "tiny_cascade_path"])
+def test_classify_serves_the_transformer_and_cascade_families(
+    tmp_path: Path, request: pytest.FixtureRequest, fixture: str
+) -> None:
+    folder: Path = request.getfixturevalue(fixture)
+    rows_in = tmp_path / "in.jsonl"
+    texts = labelled_texts(40, seed=9)
+    lines = [orjson.dumps({"id": f"r{i}", "text": text}) for i, (text, _) in enumerate(texts)]
+    rows_in.write_bytes(b"\n".join([*lines, b'{"text": ""}']) + b"\n")
+    result = cli("classify", str(rows_in), "--model", str(folder))
+    assert result.returncode == 0, result.stderr.decode()
+    verdicts = [Verdict.model_validate_json(line) for line in result.stdout.splitlines()]
+    assert [v.id for v in verdicts] == [f"r{i}" for i in range(40)]
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    assert {v.model.name for v in verdicts} == {manifest["name"]}
+    assert "row 41: validate" in result.stderr.decode()

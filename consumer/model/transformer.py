@@ -1,0 +1,151 @@
+"""The transformer family at serving time: an encoder exported to ONNX, run by onnxruntime,
+its text cut into tokens by the Rust `tokenizers` package. No torch.
+
+A micro-batch is encoded in one call (truncated to the model's `max_length` tokens), then
+cut into sub-batches of texts of similar length: padding is most of an encoder's cost, so
+each sub-batch is padded only to its own longest text. Scores are written back in the
+batch's order, so verdicts keep the order of their records.
+
+The encoder's output is a margin (malicious logit minus benign logit); a monotone map fitted
+on validation rows (isotonic, stored as its knots in the manifest) turns it into a
+calibrated probability, the same contract as the scikit-learn family's `predict_proba`.
+
+onnxruntime and tokenizers are an optional extra (`pip install
+'content-classifier[transformer]'`): this module imports them only when a model is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "SUB_BATCH",
+    "TRANSFORMER_EXTRA_HINT",
+    "ScoreMap",
+    "TransformerTextModel",
+    "runtime_versions",
+]
+
+#: Texts per encoder call: large enough to use both cores' vector units, small enough that
+#: texts of one sub-batch have similar lengths once the batch is sorted.
+SUB_BATCH = 32
+
+TRANSFORMER_EXTRA_HINT = (
+    "the transformer family needs onnxruntime and tokenizers: "
+    "pip install 'content-classifier[transformer]'"
+)
+
+# Kept as far from 0 and 1 as the scikit-learn family's calibrated probabilities.
+_PROBA_EPS = 1e-4
+
+
+def _runtime() -> tuple[Any, Any]:
+    try:
+        import onnxruntime
+        import tokenizers
+    except ImportError as exc:
+        raise ImportError(f"{TRANSFORMER_EXTRA_HINT} ({exc})") from exc
+    return onnxruntime, tokenizers
+
+
+def runtime_versions() -> dict[str, str]:
+    """The versions a transformer model folder records and is checked against."""
+    onnxruntime, tokenizers = _runtime()
+    return {"onnxruntime": onnxruntime.__version__, "tokenizers": tokenizers.__version__}
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreMap:
+    """A monotone piecewise-linear map from margin to probability (an isotonic fit's knots)."""
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    @classmethod
+    def from_manifest(cls, data: dict[str, Any]) -> ScoreMap:
+        x = tuple(float(v) for v in data["x"])
+        y = tuple(float(v) for v in data["y"])
+        if len(x) != len(y) or len(x) < 2:
+            raise ValueError("calibration needs two or more knots, as many x as y")
+        if any(b < a for a, b in pairwise(x)):
+            raise ValueError("calibration knots must be sorted by x")
+        return cls(x, y)
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {"method": "isotonic", "x": list(self.x), "y": list(self.y)}
+
+    def __call__(self, margin: np.ndarray) -> np.ndarray:
+        p = np.interp(margin, self.x, self.y)
+        return np.clip(p, _PROBA_EPS, 1 - _PROBA_EPS)
+
+
+class TransformerTextModel:
+    """`classes_` and `predict_proba` over an ONNX encoder with a binary head."""
+
+    def __init__(
+        self,
+        onnx_model: bytes,
+        tokenizer_json: str,
+        *,
+        classes: Sequence[str],
+        max_length: int,
+        calibration: ScoreMap | None,
+        threads: int = 0,
+        sub_batch: int = SUB_BATCH,
+    ) -> None:
+        onnxruntime, tokenizers = _runtime()
+        if len(classes) != 2:
+            raise ValueError(f"the transformer head is binary, got labels {tuple(classes)}")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        self._session = onnxruntime.InferenceSession(
+            onnx_model, options, providers=["CPUExecutionProvider"]
+        )
+        inputs = {i.name for i in self._session.get_inputs()}
+        if not {"input_ids", "attention_mask"} <= inputs:
+            raise ValueError(f"the encoder takes {sorted(inputs)}, not input_ids/attention_mask")
+        self._token_types = "token_type_ids" in inputs
+        tokenizer = tokenizers.Tokenizer.from_str(tokenizer_json)
+        tokenizer.enable_truncation(max_length)
+        tokenizer.no_padding()
+        self._tokenizer = tokenizer
+        self.classes_ = np.asarray(classes)
+        self.max_length = max_length
+        self.calibration = calibration
+        self.sub_batch = sub_batch
+
+    def margins(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's raw margin (positive minus negative logit) for each text, in order."""
+        out = np.empty(len(texts), dtype=np.float64)
+        if not texts:
+            return out
+        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), self.sub_batch):
+            chosen = order[start : start + self.sub_batch]
+            width = max(len(ids[i]) for i in chosen)
+            input_ids = np.zeros((len(chosen), width), dtype=np.int64)
+            mask = np.zeros((len(chosen), width), dtype=np.int64)
+            for row, i in enumerate(chosen):
+                n = len(ids[i])
+                input_ids[row, :n] = ids[i]
+                mask[row, :n] = 1
+            feed = {"input_ids": input_ids, "attention_mask": mask}
+            if self._token_types:
+                feed["token_type_ids"] = np.zeros_like(input_ids)
+            (logits,) = self._session.run(["logits"], feed)
+            out[chosen] = logits[:, 1] - logits[:, 0]
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        margin = self.margins(texts)
+        calibration = self.calibration
+        p = 1.0 / (1.0 + np.exp(-margin)) if calibration is None else calibration(margin)
+        return np.column_stack([1.0 - p, p])

