@@ -126,6 +126,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     elif args.recipe == "transformer":
         folder = _train_transformer(args)
+    elif args.recipe == "cascade":
+        from consumer.training.cascade import train_cascade
+
+        if not (args.fast and args.transformer):
+            raise SystemExit("train --recipe cascade: give --fast DIR and --transformer DIR")
+        folder = train_cascade(
+            _data_root(args),
+            Path(args.out),
+            fast_dir=Path(args.fast),
+            transformer_dir=Path(args.transformer),
+            version=args.version,
+            routed_share=args.routed_share,
+        )
     else:
         if not args.data:
             raise SystemExit(
@@ -165,7 +178,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from consumer.training.evaluation import evaluate_model
 
     started = time.monotonic()
-    report = evaluate_model(Path(args.model), _data_root(args), seed=args.seed)
+    report = evaluate_model(
+        Path(args.model),
+        _data_root(args),
+        seed=args.seed,
+        fold_models=[Path(p) for p in args.fold_models] if args.fold_models else None,
+    )
     print(f"wrote {report} in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -45,10 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", help="CSV or JSONL file with text and label columns")
     train.add_argument(
         "--recipe",
-        choices=["default", "routing", "transformer"],
+        choices=["default", "routing", "transformer", "cascade"],
         help="a shipped model's recipe over ../shared/data: default (malicious-content), "
         "routing (banking intents) or transformer (a fine-tuned encoder on default's rows; "
-        "needs the train and transformer extras)",
+        "needs the train extra) or cascade (--fast and --transformer folders as stages)",
     )
     train.add_argument(
         "--data-root", help="folder of the training sources (default: ../shared/data)"
@@ -66,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[1, 2],
         help="transformer: leave out that half of the held-out groups (for `evaluate`)",
     )
+    train.add_argument("--fast", help="cascade: the fast stage's model folder")
+    train.add_argument("--transformer", help="cascade: the transformer stage's model folder")
+    train.add_argument(
+        "--routed-share",
+        type=float,
+        default=0.2,
+        help="cascade: the share of validation rows the uncertain band sends to the transformer",
+    )
     train.add_argument(
         "--threads", type=int, default=0, help="transformer: torch threads (0: all cores)"
     )
@@ -82,6 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-root", help="folder of the training sources (default: ../shared/data)"
     )
     evaluate.add_argument("--seed", type=int, default=20261125)
+    evaluate.add_argument(
+        "--fold-models",
+        nargs=2,
+        metavar="DIR",
+        help="transformer or cascade: the two fold models of `train --recipe transformer "
+        "--held-out-fold 1|2`, which score the held-out groups",
+    )
 
     classify = sub.add_parser(
         "classify",

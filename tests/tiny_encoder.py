@@ -6,6 +6,7 @@ contract is the real one.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from consumer.training.datasets import BENIGN, MALICIOUS, Example
@@ -37,7 +38,9 @@ def write_tokenizer(path: Path) -> Path:
     return path
 
 
-def build_tiny_transformer(folder: Path, *, version: str = "0.0.1", seed: int = 3) -> Path:
+def build_tiny_transformer(
+    folder: Path, *, version: str = "0.0.1", seed: int = 3, excluded: Sequence[str] = ()
+) -> Path:
     """Train nothing: a random 2-layer, 32-wide BERT, exported, quantised and calibrated on
     synthetic labelled texts by `write_transformer_folder`."""
     import torch
@@ -76,5 +79,5 @@ def build_tiny_transformer(folder: Path, *, version: str = "0.0.1", seed: int = 
         TransformerRecipe(max_length=MAX_LENGTH, validation_rows=len(validation)),
         name="tiny-transformer",
         version=version,
-        extra={"recipe": "test", "excluded_sources": []},
+        extra={"recipe": "transformer", "seed": seed, "excluded_sources": sorted(excluded)},
     )

@@ -36,14 +36,22 @@ from consumer.model.artifact import (
 )
 from consumer.model.cascade import Cascade, CascadeParams
 from consumer.model.transformer import TransformerTextModel
+from consumer.training.datasets import load_all
 from consumer.training.policy import binary_metrics, choose_policy
-from consumer.training.recipes import DEFAULT_MODEL_NAME, DEFAULT_RECIPE
+from consumer.training.recipes import (
+    DEFAULT_MODEL_NAME,
+    DEFAULT_RECIPE,
+    fit_recipe,
+    recipe_examples,
+    validation_indices,
+)
 
 __all__ = [
     "CASCADE_MODEL_NAME",
     "DEFAULT_ROUTED_SHARE",
     "build_cascade",
     "fit_cascade_params",
+    "train_cascade",
 ]
 
 CASCADE_MODEL_NAME = f"{DEFAULT_MODEL_NAME}-cascade"
@@ -135,7 +143,8 @@ def build_cascade(
     params = fit_cascade_params(p_fast, margin, y, routed_share, fast.policy.threshold)
     proba = np.where(params.routed(p_fast), params.stacked(p_fast, margin), p_fast)
     policy = choose_policy(proba, y, DEFAULT_RECIPE)
-    p_transformer = np.asarray(transformer.estimator.predict_proba(texts))[:, 1]
+    calibration = transformer.estimator.calibration
+    p_transformer = calibration(margin) if calibration else 1.0 / (1.0 + np.exp(-margin))
     metrics = {
         "validation": {
             "cascade": binary_metrics(proba, y, policy.threshold),
@@ -207,3 +216,50 @@ def _cascade_card(name: str, version: str, manifest: dict[str, Any], threshold: 
         "",
     ]
     return "\n".join(lines)
+
+
+def train_cascade(
+    data_root: Path,
+    out: Path,
+    *,
+    fast_dir: Path,
+    transformer_dir: Path,
+    version: str,
+    routed_share: float = DEFAULT_ROUTED_SHARE,
+    signing_key: SigningKey | None = None,
+) -> Path:
+    """The cascade of the default model and a transformer fine-tuned by `--recipe
+    transformer`, its band and stacking fitted on the transformer's validation rows with the
+    fast model's out-of-fold probabilities (neither stage has seen them)."""
+    transformer = load_model(transformer_dir).manifest
+    if transformer.get("recipe") != "transformer":
+        raise ValueError(f"{transformer_dir} was not made by --recipe transformer")
+    seed = int(transformer["seed"])
+    excluded = transformer.get("excluded_sources") or []
+    examples = recipe_examples(load_all(data_root), DEFAULT_RECIPE, seed, exclude=excluded)
+    fitted = fit_recipe(examples, DEFAULT_RECIPE, seed)
+    fast = load_model(fast_dir)
+    probe = [e.text for e in examples[:: max(1, len(examples) // 300)]]
+    refit = np.asarray(fitted.model.predict_proba(probe))[:, 1]
+    given = np.asarray(fast.estimator.predict_proba(probe))[:, 1]
+    if not np.allclose(refit, given, atol=1e-6):
+        raise ValueError(
+            f"{fast_dir} is not the default recipe's model for seed {seed} without "
+            f"{excluded or 'exclusions'}: its out-of-fold scores cannot be recomputed"
+        )
+    held = validation_indices(
+        len(examples), int(transformer["recipe_params"]["validation_rows"]), seed
+    )
+    rows = [examples[i] for i in held.tolist()]
+    return build_cascade(
+        out,
+        fast_dir,
+        transformer_dir,
+        [e.text for e in rows],
+        fitted.y[held],
+        routed_share=routed_share,
+        p_fast=fitted.oof_proba[held],
+        version=version,
+        extra={"recipe": "cascade", "seed": seed, "excluded_sources": excluded},
+        signing_key=signing_key,
+    )

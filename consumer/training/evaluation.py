@@ -47,11 +47,10 @@ from consumer.training.plots import (
 )
 from consumer.training.policy import binary_metrics, expected_calibration_error
 from consumer.training.recipes import (
-    DEFAULT_RECIPE,
     DEFAULT_SEED,
-    Recipe,
     fit_recipe,
     recipe_examples,
+    recipe_of,
 )
 from consumer.training.routing import load_banking77_split
 
@@ -69,15 +68,6 @@ def _update_manifest(model_dir: Path, evaluation: dict[str, Any]) -> None:
     )
 
 
-def _recipe_of(manifest: dict[str, Any]) -> Recipe:
-    params = dict(manifest.get("recipe_params") or {})
-    if not params:
-        return DEFAULT_RECIPE
-    params["ngram_range"] = tuple(params.get("ngram_range", DEFAULT_RECIPE.ngram_range))
-    known = set(Recipe.__dataclass_fields__)
-    return Recipe(**{k: v for k, v in params.items() if k in known})
-
-
 def _evaluate_default(
     model_dir: Path,
     data_root: Path,
@@ -93,7 +83,7 @@ def _evaluate_default(
 
     started = time.monotonic()
     out = model_dir / REPORT_DIR
-    recipe = _recipe_of(manifest)
+    recipe = recipe_of(manifest)
     examples = load_all(data_root, sources)
     rows = recipe_examples(examples, recipe, seed)
     strata = [f"{e.source}:{e.label}" for e in rows]
@@ -299,11 +289,13 @@ def evaluate_model(
     seed: int = DEFAULT_SEED,
     groups: dict[str, tuple[str, ...]] | None = None,
     sources: Sequence[str] | None = None,
+    fold_models: Sequence[Path] | None = None,
 ) -> Path:
     """Write `<model_dir>/evaluation/REPORT.md` and figures; returns the report's path.
 
-    The recipe is read from the manifest (`default` or `routing`). `groups` and `sources`
-    narrow the default evaluation (tests use them on synthetic data).
+    The recipe is read from the manifest (`default`, `routing`, `transformer` or `cascade`).
+    `groups` and `sources` narrow the default evaluation (tests use them on synthetic data);
+    a transformer or cascade needs the two `fold_models` (`consumer.training.family_evaluation`).
     """
     model_dir = Path(model_dir)
     manifest = orjson.loads((model_dir / MANIFEST_NAME).read_bytes())
@@ -315,8 +307,21 @@ def evaluate_model(
         report, evaluation = _evaluate_default(
             model_dir, data_root, seed, manifest, groups, sources
         )
+    elif recipe in ("transformer", "cascade"):
+        from consumer.training.family_evaluation import evaluate_family
+
+        if not fold_models:
+            raise ValueError(
+                f"a {recipe} model is measured on held-out sources by its fold models: give "
+                "--fold-models (train --recipe transformer --held-out-fold 1, then 2)"
+            )
+        report, evaluation = evaluate_family(
+            model_dir, data_root, fold_models, seed=seed, sources=sources
+        )
     else:
-        raise ValueError(f"cannot evaluate a model of recipe {recipe!r} (default or routing)")
+        raise ValueError(
+            f"cannot evaluate a model of recipe {recipe!r} (default, routing, transformer, cascade)"
+        )
     path = model_dir / REPORT_DIR / "REPORT.md"
     path.write_text(report, encoding="utf-8")
     _update_manifest(model_dir, evaluation)

@@ -72,9 +72,11 @@ __all__ = [
     "build_vectorizer",
     "fit_recipe",
     "recipe_examples",
+    "recipe_of",
     "source_weights",
     "train_default",
     "training_data",
+    "validation_indices",
 ]
 
 DEFAULT_SEED = 20261125
@@ -150,6 +152,16 @@ DEFAULT_RECIPE = Recipe(
 )
 
 
+def recipe_of(manifest: dict[str, Any]) -> Recipe:
+    """The recipe a default model's manifest records (`recipe_params`)."""
+    params = dict(manifest.get("recipe_params") or {})
+    if not params:
+        return DEFAULT_RECIPE
+    params["ngram_range"] = tuple(params.get("ngram_range", DEFAULT_RECIPE.ngram_range))
+    known = set(Recipe.__dataclass_fields__)
+    return Recipe(**{k: v for k, v in params.items() if k in known})
+
+
 def _cap_key(example: Example) -> tuple[str, str]:
     return example.source, example.category
 
@@ -177,6 +189,13 @@ def recipe_examples(
     made += templated_injections(out, recipe.templated_injections, seed)
     out.extend(made)
     return out
+
+
+def validation_indices(n: int, size: int, seed: int) -> np.ndarray:
+    """A seeded uniform sample of `size` row indices (at most a fifth of `n`), sorted: the
+    rows the transformer sets aside, found again by the cascade recipe."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(size, n // 5), replace=False))
 
 
 def source_weights(

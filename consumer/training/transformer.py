@@ -29,6 +29,7 @@ import random
 import shutil
 import tempfile
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -157,11 +158,13 @@ def _split(
     examples: Sequence[Example], recipe: TransformerRecipe, seed: int
 ) -> tuple[list[Example], list[Example]]:
     """(training sample drawn by source weight, uniform validation sample)."""
+    # The first draw of this generator is `validation_indices`'s (the cascade recipe finds
+    # the same rows again); the training sample is its next draw.
     rng = np.random.default_rng(seed)
     n = len(examples)
-    validation_idx = set(rng.choice(n, size=min(recipe.validation_rows, n // 5), replace=False))
-    validation = [e for i, e in enumerate(examples) if i in validation_idx]
-    pool = [e for i, e in enumerate(examples) if i not in validation_idx]
+    held = set(rng.choice(n, size=min(recipe.validation_rows, n // 5), replace=False).tolist())
+    validation = [e for i, e in enumerate(examples) if i in held]
+    pool = [e for i, e in enumerate(examples) if i not in held]
     weights = source_weights(
         pool,
         DEFAULT_RECIPE.source_alpha,
@@ -253,7 +256,12 @@ def export_onnx(model: EncoderClassifier, path: Path, *, quantize: bool) -> None
     """Write the model as ONNX (dynamic batch and sequence axes), int8-quantised if asked."""
     model.eval()
     sample = torch.ones((2, 8), dtype=torch.long)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        # The TorchScript exporter warns that it is deprecated and that the attention mask's
+        # constant is traced as a constant (it is one); neither changes the graph.
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.simplefilter("ignore", category=FutureWarning)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         fp32 = Path(tmp) / "fp32.onnx"
         torch.onnx.export(
             model,

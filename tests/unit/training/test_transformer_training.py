@@ -13,6 +13,7 @@ from transformers import BertConfig, BertModel
 
 from consumer.model.transformer import TransformerTextModel
 from consumer.training.datasets import Example
+from consumer.training.recipes import validation_indices
 from consumer.training.transformer import (
     EncoderClassifier,
     TransformerRecipe,
@@ -49,6 +50,9 @@ def test_validation_rows_are_never_training_rows() -> None:
     train, validation = _split(rows, TransformerRecipe(rows=900, validation_rows=300), seed=4)
     assert len(train) == 900 and len(validation) == 300
     assert not {e.text for e in train} & {e.text for e in validation}
+    # The cascade recipe finds the same validation rows again.
+    again = [rows[i] for i in validation_indices(len(rows), 300, seed=4)]
+    assert again == validation
 
 
 def tiny_model(seed: int = 0) -> EncoderClassifier:
