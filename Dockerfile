@@ -14,10 +14,15 @@
 # build tooling ends up in it. Every runtime dependency ships as a binary wheel for Python
 # 3.11 (amd64 and arm64): nothing is compiled. `make wheel-check` builds and runs this
 # stage's wheel the same way, without Docker.
+#
+# To serve the transformer or cascade families (onnxruntime and tokenizers), build with
+#   --build-arg RUNTIME_LOCK=requirements-transformer.lock
+# and mount the model folder at MODEL_PATH.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+ARG RUNTIME_LOCK=requirements.lock
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ONLY_BINARY=:all: \
@@ -25,7 +30,7 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir pip==25.3
-COPY pyproject.toml setup.py requirements.lock README.md ./
+COPY pyproject.toml setup.py requirements.lock requirements-transformer.lock README.md ./
 # The subpackages `run`, classify, produce and replay-dlq import (tests/deploy checks this
 # list against what `run` imports): not consumer/training, not consumer/devkit.
 COPY consumer/*.py ./consumer/
@@ -41,7 +46,7 @@ RUN mkdir models \
     && /opt/venv/bin/python -m pip wheel --no-cache-dir --no-deps \
         --no-binary=content-classifier --wheel-dir /wheels . \
     && /opt/venv/bin/python -m pip install --no-cache-dir --require-hashes --no-deps \
-        -r requirements.lock \
+        -r ${RUNTIME_LOCK} \
     && /opt/venv/bin/python -m pip install --no-cache-dir --no-deps \
         /wheels/content_classifier-*.whl \
     && /opt/venv/bin/python -m pip check \

@@ -33,8 +33,9 @@ install: $(STAMP) ## create .venv with every locked package and the project (edi
 
 # Recompile the lock files after changing pyproject.toml or constraints.txt (needs PyPI and
 # an installed .venv, whose uv compiles them).
-lock: ## recompile requirements.lock and requirements-dev.lock (hashed) from pyproject.toml
+lock: ## recompile requirements.lock, requirements-transformer.lock and requirements-dev.lock (hashed) from pyproject.toml
 	$(UV_COMPILE) pyproject.toml -o requirements.lock
+	$(UV_COMPILE) pyproject.toml --extra transformer -o requirements-transformer.lock
 	$(UV_COMPILE) pyproject.toml build-requirements.in --extra dev -o requirements-dev.lock
 
 audit: $(STAMP) ## known vulnerabilities in the locked packages (pip-audit; needs OSV or PyPI)

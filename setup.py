@@ -12,12 +12,15 @@ from setuptools import find_packages, setup
 # The files a model folder needs at run time (consumer/model/artifact.py); its evaluation/
 # reports and plots stay in the repository.
 MODEL_FILES = ["manifest.json", "manifest.json.sig", "model.joblib", "MODEL_CARD.md"]
+# The scikit-learn models the wheel carries. The cascade (and the transformer inside it) stays
+# in the repository: 90 MB of encoder weights, and the transformer extra to serve them.
+WHEEL_MODELS = ["malicious-content", "banking-intents"]
 
 setup(
     packages=[*find_packages(include=["consumer", "consumer.*"]), "consumer.models"],
     package_dir={"consumer.models": "models"},
     package_data={
-        "consumer.models": [f"*/{name}" for name in MODEL_FILES],
+        "consumer.models": [f"{model}/{name}" for model in WHEEL_MODELS for name in MODEL_FILES],
         # Training templates and recipe tables are data files read at run time.
         "consumer.training": ["templates/*.toml"],
         "consumer.training.datasets": ["*.toml"],

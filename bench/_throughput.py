@@ -4,6 +4,7 @@ process of its own, with the broker idle or busy."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -172,8 +173,13 @@ def median_of(runs: list[Result]) -> Result:
 
 
 def model_alone(
-    texts: list[str], batch: int, name: str = "model alone (predict_proba in process)"
+    texts: list[str],
+    batch: int,
+    name: str = "model alone (predict_proba in process)",
+    model_path: str | None = None,
 ) -> Result:
+    """`predict_proba` on `texts` in batches of `batch` in a process of its own (the model at
+    `model_path`, or MODEL_PATH's); its notes give the p50 and p99 time of a batch."""
     code = (
         "import os, resource, sys, time, orjson\n"
         "from consumer.model.artifact import load_model\n"
@@ -191,16 +197,28 @@ def model_alone(
         "    f = [int(v) for v in open('/proc/stat').readline().split()[1:]]\n"
         "    return (sum(f[:8]) - f[3] - f[4]) / os.sysconf('SC_CLK_TCK')\n"
         "machine0, cpu0, started = machine(), cpu(), time.perf_counter()\n"
+        "times = []\n"
         "for i in range(0, len(texts), batch):\n"
+        "    t0 = time.perf_counter()\n"
         "    model.estimator.predict_proba(texts[i:i + batch])\n"
+        "    times.append(time.perf_counter() - t0)\n"
         "seconds = time.perf_counter() - started\n"
+        "times.sort()\n"
+        "p50 = times[len(times) // 2]\n"
+        "p99 = times[min(len(times) - 1, int(len(times) * 0.99))]\n"
         "used, busy = cpu() - cpu0, machine() - machine0\n"
         "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
         "print(orjson.dumps({'seconds': seconds, 'cpu': used, 'other': max(0.0, busy - used),"
-        " 'rss_mb': usage.ru_maxrss / 1024, 'model': f'{model.name} {model.version}'}).decode())\n"
+        " 'rss_mb': usage.ru_maxrss / 1024, 'model': f'{model.name} {model.version}',"
+        " 'p50_ms': p50 * 1000, 'p99_ms': p99 * 1000}).decode())\n"
     )
+    env = {**os.environ, "MODEL_PATH": model_path} if model_path else None
     process = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
     )
     stdout, _ = process.communicate(orjson.dumps(texts))
     measured = orjson.loads(stdout.decode().strip().splitlines()[-1])
@@ -213,7 +231,10 @@ def model_alone(
         round(len(texts) / seconds),
         round(measured["cpu"], 1),
         round(measured["rss_mb"]),
-        [f"model {measured['model']}"],
+        [
+            f"model {measured['model']}",
+            f"batch of {batch}: p50 {measured['p50_ms']:.1f} ms, p99 {measured['p99_ms']:.1f} ms",
+        ],
         round(measured["other"], 1),
     )
 

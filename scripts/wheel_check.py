@@ -126,6 +126,7 @@ def check_contents(build: str, names: set[str]) -> None:
             assert model + name in names, f"{model}{name} not in the wheel"
         assert optional <= names, "training or devkit missing from the wheel"
         assert not any("/evaluation/" in name for name in names), "evaluation reports shipped"
+        assert not any(name.endswith(".onnx") for name in names), "encoder weights shipped"
     else:
         assert not optional & names, f"{optional & names} in the image's wheel"
         assert not any(name.startswith("consumer/models/") for name in names)

@@ -41,7 +41,9 @@ def pins(lines: list[str]) -> dict[str, str]:
     return found
 
 
-@pytest.mark.parametrize("name", ["requirements.lock", "requirements-dev.lock"])
+@pytest.mark.parametrize(
+    "name", ["requirements.lock", "requirements-transformer.lock", "requirements-dev.lock"]
+)
 def test_every_locked_package_is_pinned_with_hashes_from_constraints(name: str) -> None:
     entries = locked(name)
     constraints = pins((ROOT / "constraints.txt").read_text().splitlines())
@@ -63,6 +65,10 @@ def test_the_locks_hold_every_dependency_of_pyproject() -> None:
             assert dev[package][0].split("+")[0] == version, package
     for package, (version, hashes) in runtime.items():
         assert dev[package] == (version, hashes), f"{package}: the locks disagree"
+    transformer = locked("requirements-transformer.lock")
+    assert set(runtime) | set(pins(extras["transformer"])) <= set(transformer)
+    for package, (version, hashes) in transformer.items():
+        assert dev[package] == (version, hashes), f"{package}: the locks disagree"
     build = pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
     assert dev["setuptools"][0] == build["setuptools"], "make builds with the locked setuptools"
 
@@ -76,7 +82,8 @@ def test_make_and_the_image_install_only_from_the_locks() -> None:
     assert "--no-deps --no-build-isolation -e ." in makefile
     assert "-c constraints.txt -e" not in makefile
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert "--require-hashes --no-deps \\\n        -r requirements.lock" in dockerfile
+    assert "ARG RUNTIME_LOCK=requirements.lock" in dockerfile
+    assert "--require-hashes --no-deps \\\n        -r ${RUNTIME_LOCK}" in dockerfile
     # The package's own wheel is built from source and installed adding nothing.
     assert (
         "pip wheel --no-cache-dir --no-deps \\\n        --no-binary=content-classifier"
