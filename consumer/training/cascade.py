@@ -19,6 +19,7 @@ transformer set aside for validation: neither stage has seen those rows. On them
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from consumer.model.artifact import (
 from consumer.model.cascade import Cascade, CascadeParams
 from consumer.model.transformer import TransformerTextModel
 from consumer.training.datasets import load_all
-from consumer.training.policy import binary_metrics, choose_policy
+from consumer.training.policy import binary_metrics, choose_policy, cross_fitted
 from consumer.training.recipes import (
     DEFAULT_MODEL_NAME,
     DEFAULT_RECIPE,
@@ -141,7 +142,19 @@ def build_cascade(
         p_fast = np.asarray(fast.estimator.predict_proba(texts), dtype=np.float64)[:, 1]
     margin = transformer.estimator.margins(texts)
     params = fit_cascade_params(p_fast, margin, y, routed_share, fast.policy.threshold)
-    proba = np.where(params.routed(p_fast), params.stacked(p_fast, margin), p_fast)
+    # The stacking map's threshold and metrics from cross-fitted probabilities (the map
+    # fitted on one half of the rows, applied to the other), not from its own rows.
+    features = np.column_stack([p_fast, margin])
+
+    def fit(train: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        half = fit_cascade_params(
+            train[:, 0], train[:, 1], labels, routed_share, fast.policy.threshold
+        )
+        return lambda rows: np.where(
+            half.routed(rows[:, 0]), half.stacked(rows[:, 0], rows[:, 1]), rows[:, 0]
+        )
+
+    proba = cross_fitted(features, y, fit, seed=len(texts))
     policy = choose_policy(proba, y, DEFAULT_RECIPE)
     calibration = transformer.estimator.calibration
     p_transformer = calibration(margin) if calibration else 1.0 / (1.0 + np.exp(-margin))

@@ -3,6 +3,7 @@ band, calibration error and binary metrics on out-of-fold probabilities."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "binary_metrics",
     "choose_policy",
+    "cross_fitted",
     "expected_calibration_error",
     "fbeta_threshold",
     "precision_threshold",
@@ -96,3 +98,19 @@ def binary_metrics(proba: np.ndarray, y: np.ndarray, threshold: float) -> dict[s
         "ece": round(expected_calibration_error(proba, y), 4),
         "rows": len(y),
     }
+
+
+def cross_fitted(
+    score: np.ndarray,
+    y: np.ndarray,
+    fit: Callable[[np.ndarray, np.ndarray], Callable[[np.ndarray], np.ndarray]],
+    seed: int,
+    folds: int = 2,
+) -> np.ndarray:
+    """Probabilities of each row from a map `fit` on the other folds' rows."""
+    order = np.random.default_rng(seed).permutation(len(score))
+    out = np.empty(len(score), dtype=np.float64)
+    for part in np.array_split(order, folds):
+        rest = np.setdiff1d(order, part, assume_unique=True)
+        out[part] = fit(score[rest], y[rest])(score[part])
+    return out

@@ -45,7 +45,7 @@ from consumer.model.artifact import sha256_of
 from consumer.model.transformer import ScoreMap, TransformerTextModel, runtime_versions
 from consumer.training.datasets import BENIGN, MALICIOUS, Example, load_all
 from consumer.training.datasets import sources as source_catalogue
-from consumer.training.policy import binary_metrics, choose_policy
+from consumer.training.policy import binary_metrics, choose_policy, cross_fitted
 from consumer.training.recipes import (
     DEFAULT_MODEL_NAME,
     DEFAULT_RECIPE,
@@ -327,7 +327,10 @@ def write_transformer_folder(
     margin = served.margins(texts)
     seconds = time.monotonic() - started
     calibration = _isotonic_map(margin, y)
-    proba = calibration(margin)
+    # Threshold and metrics from cross-fitted probabilities (each half calibrated by a map
+    # fitted on the other half), as the scikit-learn recipe uses out-of-fold scores: an
+    # isotonic map scored on its own rows would report a calibration error near zero.
+    proba = cross_fitted(margin, y, _isotonic_map, seed=len(texts))
     policy = choose_policy(proba, y, DEFAULT_RECIPE)
     metrics = {
         "validation": binary_metrics(proba, y, policy.threshold),
