@@ -183,6 +183,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         _data_root(args),
         seed=args.seed,
         fold_models=[Path(p) for p in args.fold_models] if args.fold_models else None,
+        extra_cascades=[Path(p) for p in args.compare_cascades],
+        scores_cache=Path(args.scores_cache) if args.scores_cache else None,
     )
     print(f"wrote {report} in {time.monotonic() - started:.0f} s")
     return 0

@@ -97,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="transformer or cascade: the two fold models of `train --recipe transformer "
         "--held-out-fold 1|2`, which score the held-out groups",
     )
+    evaluate.add_argument(
+        "--compare-cascades",
+        nargs="*",
+        default=[],
+        metavar="DIR",
+        help="cascade: other cascades over the same stages (other bands), measured alongside",
+    )
+    evaluate.add_argument(
+        "--scores-cache",
+        help="cascade or transformer: keep the held-out scores here and reuse them when the "
+        "fold models, seed and recipe are the same (the refits take most of the time)",
+    )
 
     classify = sub.add_parser(
         "classify",

@@ -290,6 +290,8 @@ def evaluate_model(
     groups: dict[str, tuple[str, ...]] | None = None,
     sources: Sequence[str] | None = None,
     fold_models: Sequence[Path] | None = None,
+    extra_cascades: Sequence[Path] = (),
+    scores_cache: Path | None = None,
 ) -> Path:
     """Write `<model_dir>/evaluation/REPORT.md` and figures; returns the report's path.
 
@@ -316,7 +318,13 @@ def evaluate_model(
                 "--fold-models (train --recipe transformer --held-out-fold 1, then 2)"
             )
         report, evaluation = evaluate_family(
-            model_dir, data_root, fold_models, seed=seed, sources=sources
+            model_dir,
+            data_root,
+            fold_models,
+            seed=seed,
+            sources=sources,
+            extra_cascades=extra_cascades,
+            scores_cache=scores_cache,
         )
     else:
         raise ValueError(

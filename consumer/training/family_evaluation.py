@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from consumer.model.artifact import load_model
 from consumer.model.cascade import Cascade
@@ -44,9 +45,17 @@ from consumer.training.heldout import (
     sample_rows,
     summarize_held_out,
 )
-from consumer.training.recipes import DEFAULT_RECIPE, fit_recipe, recipe_examples, recipe_of
+from consumer.training.recipes import Recipe, fit_recipe, recipe_examples, recipe_of
 
-__all__ = ["FAMILY_TARGETS", "HATEFUL_SOURCES", "Target", "compare_families", "family_report"]
+__all__ = [
+    "FAMILY_TARGETS",
+    "HATEFUL_SOURCES",
+    "ScoredRows",
+    "Target",
+    "compare_families",
+    "family_report",
+    "score_held_out",
+]
 
 #: Sources of hateful statements with contrast negatives (the same topics, not hateful).
 HATEFUL_SOURCES = frozenset({"stormfront", "toxigen"})
@@ -106,34 +115,37 @@ def _summaries(results: list[HeldOutResult]) -> dict[str, dict[str, Any]]:
     return summary
 
 
-def compare_families(
-    model_dir: Path,
+@dataclass
+class ScoredRows:
+    """A held-out source's sampled rows, scored by the fold transformer that never saw them
+    and (for a cascade) by the scikit-learn recipe refitted without their group."""
+
+    group: str
+    source: str
+    category: str
+    margin: np.ndarray
+    p_transformer: np.ndarray
+    transformer_threshold: float
+    p_fast: np.ndarray | None = None
+    fast_threshold: float | None = None
+
+
+def score_held_out(
     data_root: Path,
     fold_dirs: Sequence[Path],
     *,
-    seed: int | None = None,
+    recipe: Recipe | None,
+    seed: int,
     max_rows: int = MAX_HELD_OUT_ROWS,
     sources: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """Held-out rates of each family (a cascade folder: all three; a transformer folder:
-    its own), with ECE on validation rows and the targets."""
-    started = time.monotonic()
-    shipped = load_model(model_dir)
-    cascade = shipped.estimator if isinstance(shipped.estimator, Cascade) else None
-    if cascade is None and not isinstance(shipped.estimator, TransformerTextModel):
-        raise ValueError(f"{model_dir} is neither a cascade nor a transformer model folder")
+) -> list[ScoredRows]:
+    """Every held-out group's rows scored by its fold's transformer, and with a `recipe` by
+    that recipe refitted without the group (the expensive part: one fit a group)."""
     if len(fold_dirs) != len(GROUP_FOLDS):
         raise ValueError(f"give {len(GROUP_FOLDS)} fold models (--fold-models), one per fold")
-    seed = int(shipped.manifest.get("seed", 0)) if seed is None else seed
-    recipe = DEFAULT_RECIPE
-    if cascade is not None:
-        fast_path = model_dir / shipped.manifest["stages"]["fast"]["path"]
-        recipe = recipe_of(load_model(fast_path).manifest)
     examples = load_all(data_root, sources)
     present = {e.source for e in examples}
-    families = ("sklearn", "transformer", "cascade") if cascade else ("transformer",)
-    results: dict[str, list[HeldOutResult]] = {f: [] for f in families}
-    routed = total = 0
+    scored: list[ScoredRows] = []
     for fold, fold_dir in enumerate(fold_dirs, start=1):
         model = load_model(fold_dir)
         if not isinstance(model.estimator, TransformerTextModel):
@@ -146,34 +158,155 @@ def compare_families(
             if not present & set(group_sources):
                 continue
             fitted = None
-            if cascade is not None:
+            if recipe is not None:
                 kept = recipe_examples(examples, recipe, seed, exclude=group_sources)
                 fitted = fit_recipe(kept, recipe, seed)
             for (source, category), rows in _by_key(examples, group_sources).items():
                 texts = [e.text for e in sample_rows(rows, max_rows, seed)]
                 margin = model.estimator.margins(texts)
-                p_transformer = np.asarray(model.estimator.predict_proba(texts))[:, 1]
-                flagged = {"transformer": int((p_transformer >= model.policy.threshold).sum())}
-                if cascade is not None and fitted is not None:
-                    p_fast = np.asarray(fitted.model.predict_proba(texts))[:, 1]
-                    band = cascade.params.routed(p_fast)
-                    p_cascade = np.where(band, cascade.params.stacked(p_fast, margin), p_fast)
-                    flagged["sklearn"] = int((p_fast >= fitted.policy.threshold).sum())
-                    flagged["cascade"] = int((p_cascade >= shipped.policy.threshold).sum())
-                    routed += int(band.sum())
-                    total += len(texts)
-                for family, n in flagged.items():
-                    results[family].append(HeldOutResult(group, source, category, len(texts), n))
+                calibration = model.estimator.calibration
+                entry = ScoredRows(
+                    group,
+                    source,
+                    category,
+                    margin,
+                    calibration(margin) if calibration else 1.0 / (1.0 + np.exp(-margin)),
+                    model.policy.threshold,
+                )
+                if fitted is not None:
+                    entry.p_fast = np.asarray(fitted.model.predict_proba(texts))[:, 1]
+                    entry.fast_threshold = fitted.policy.threshold
+                scored.append(entry)
+    return scored
+
+
+def _cached_scores(
+    cache: Path | None, key: dict[str, Any], compute: Callable[[], list[ScoredRows]]
+) -> list[ScoredRows]:
+    """`compute()`, or its result kept in `cache` (an .npz of arrays and a JSON index, no
+    pickle) when it was computed for the same `key`."""
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as stored:
+            index = orjson.loads(bytes(stored["index"]))
+            if index["key"] == orjson.loads(orjson.dumps(key)):
+                return [
+                    ScoredRows(
+                        **meta,
+                        margin=stored["margin"][a:b],
+                        p_transformer=stored["p_transformer"][a:b],
+                        p_fast=None if meta["fast_threshold"] is None else stored["p_fast"][a:b],
+                    )
+                    for meta, (a, b) in zip(index["rows"], index["spans"], strict=True)
+                ]
+    scored = compute()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        spans, start = [], 0
+        for row in scored:
+            spans.append((start, start + len(row.margin)))
+            start += len(row.margin)
+        fields = ("group", "source", "category", "transformer_threshold", "fast_threshold")
+        index = {
+            "key": key,
+            "rows": [{f: getattr(row, f) for f in fields} for row in scored],
+            "spans": spans,
+        }
+        with cache.open("wb") as fh:
+            np.savez(
+                fh,
+                index=np.frombuffer(orjson.dumps(index), dtype=np.uint8),
+                margin=np.concatenate([r.margin for r in scored]),
+                p_transformer=np.concatenate([r.p_transformer for r in scored]),
+                p_fast=np.concatenate(
+                    [
+                        r.p_fast if r.p_fast is not None else np.full(len(r.margin), np.nan)
+                        for r in scored
+                    ]
+                ),
+            )
+    return scored
+
+
+def compare_families(
+    model_dir: Path,
+    data_root: Path,
+    fold_dirs: Sequence[Path],
+    *,
+    seed: int | None = None,
+    max_rows: int = MAX_HELD_OUT_ROWS,
+    sources: Sequence[str] | None = None,
+    extra_cascades: Sequence[Path] = (),
+    scores_cache: Path | None = None,
+) -> dict[str, Any]:
+    """Held-out rates of each family (a cascade folder: all three, plus each of
+    `extra_cascades`, other bands over the same stages; a transformer folder: its own), with
+    ECE on validation rows and the targets."""
+    started = time.monotonic()
+    shipped = load_model(model_dir)
+    cascades: list[tuple[str, Any, float]] = []
+    recipe = None
+    if isinstance(shipped.estimator, Cascade):
+        fast_path = model_dir / shipped.manifest["stages"]["fast"]["path"]
+        recipe = recipe_of(load_model(fast_path).manifest)
+        cascades.append(("cascade", shipped.estimator.params, shipped.policy.threshold))
+        for extra in extra_cascades:
+            other = load_model(extra)
+            if not isinstance(other.estimator, Cascade):
+                raise ValueError(f"{extra} is not a cascade model folder")
+            share = other.estimator.params.routed_share or 0.0
+            name = f"cascade@{share:.2f}"
+            cascades.append((name, other.estimator.params, other.policy.threshold))
+    elif not isinstance(shipped.estimator, TransformerTextModel):
+        raise ValueError(f"{model_dir} is neither a cascade nor a transformer model folder")
+    seed = int(shipped.manifest.get("seed", 0)) if seed is None else seed
+    key = {
+        "folds": [load_model(d).manifest.get("created_at") for d in fold_dirs],
+        "seed": seed,
+        "max_rows": max_rows,
+        "sources": list(sources or []),
+        "recipe": recipe.to_manifest() if recipe else None,
+    }
+    scored = _cached_scores(
+        scores_cache,
+        key,
+        lambda: score_held_out(
+            data_root, fold_dirs, recipe=recipe, seed=seed, max_rows=max_rows, sources=sources
+        ),
+    )
+    families = ["sklearn", "transformer"] if recipe else ["transformer"]
+    families += [name for name, _, _ in cascades]
+    results: dict[str, list[HeldOutResult]] = {f: [] for f in families}
+    routed: dict[str, int] = defaultdict(int)
+    total = 0
+    for row in scored:
+        flagged = {"transformer": int((row.p_transformer >= row.transformer_threshold).sum())}
+        if row.p_fast is not None and row.fast_threshold is not None:
+            flagged["sklearn"] = int((row.p_fast >= row.fast_threshold).sum())
+            total += len(row.p_fast)
+            for name, params, threshold in cascades:
+                band = params.routed(row.p_fast)
+                p = np.where(band, params.stacked(row.p_fast, row.margin), row.p_fast)
+                flagged[name] = int((p >= threshold).sum())
+                routed[name] += int(band.sum())
+        n = len(row.margin)
+        for family, count in flagged.items():
+            results[family].append(HeldOutResult(row.group, row.source, row.category, n, count))
     validation = shipped.manifest.get("metrics", {}).get("validation", {})
     ece = (
-        {f: validation.get("fast" if f == "sklearn" else f, {}).get("ece") for f in families}
-        if cascade
+        {
+            "sklearn": validation.get("fast", {}).get("ece"),
+            "transformer": validation.get("transformer", {}).get("ece"),
+            "cascade": validation.get("cascade", {}).get("ece"),
+        }
+        if recipe
         else {"transformer": validation.get("ece")}
     )
-    summaries = {family: _summaries(rows) for family, rows in results.items()}
+    for extra, (name, _, _) in zip(extra_cascades, cascades[1:], strict=True):
+        other_validation = load_model(extra).manifest.get("metrics", {}).get("validation", {})
+        ece[name] = other_validation.get("cascade", {}).get("ece")
     return {
-        "families": list(families),
-        "held_out": summaries,
+        "families": families,
+        "held_out": {family: _summaries(rows) for family, rows in results.items()},
         "per_source": {
             family: [
                 {
@@ -188,7 +321,9 @@ def compare_families(
             for family, rows in results.items()
         },
         "ece_validation": ece,
-        "held_out_routed_share": round(routed / total, 4) if total else None,
+        "held_out_routed_share": {
+            name: round(count / total, 4) for name, count in routed.items() if total
+        },
         "fold_models": [str(p) for p in fold_dirs],
         "seed": seed,
         "seconds": round(time.monotonic() - started),
@@ -234,12 +369,8 @@ def family_report(title: str, evaluation: dict[str, Any]) -> str:
         *rows,
         "",
     ]
-    if evaluation.get("held_out_routed_share") is not None:
-        lines += [
-            f"The cascade's band sent {evaluation['held_out_routed_share']:.1%} of the held-out "
-            "rows to the transformer.",
-            "",
-        ]
+    for name, share in (evaluation.get("held_out_routed_share") or {}).items():
+        lines += [f"The {name} band sent {share:.1%} of the held-out rows to the transformer.", ""]
     lines += [
         "## Per held-out source",
         "",

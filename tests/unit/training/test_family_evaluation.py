@@ -65,7 +65,34 @@ def test_every_family_scores_the_same_held_out_rows(
         assert held["hateful"]["sources"] == 2
         assert held["contrast_negatives"]["sources"] == 2
         assert 0.0 <= held["hateful"]["mean_over_sources"] <= 1.0
-    assert 0.0 <= evaluation["held_out_routed_share"] <= 1.0
+    assert 0.0 <= evaluation["held_out_routed_share"]["cascade"] <= 1.0
+
+
+def test_the_scores_are_kept_and_reused_and_other_bands_measured_alongside(
+    setting: tuple[Path, Path, list[Path]], tmp_path: Path
+) -> None:
+    root, cascade, folds = setting
+    cache = tmp_path / "scores.npz"
+    first = compare_families(cascade, root, folds, seed=3, sources=SOURCES, scores_cache=cache)
+    assert cache.is_file()
+    # The data root is gone: the second run can only have read the kept scores.
+    moved = root.rename(tmp_path / "moved")
+    try:
+        again = compare_families(
+            cascade,
+            root,
+            folds,
+            seed=3,
+            sources=SOURCES,
+            scores_cache=cache,
+            extra_cascades=[cascade],
+        )
+    finally:
+        moved.rename(root)
+    assert again["per_source"]["cascade"] == first["per_source"]["cascade"]
+    assert again["per_source"]["sklearn"] == first["per_source"]["sklearn"]
+    (other,) = [f for f in again["families"] if f.startswith("cascade@")]
+    assert again["per_source"][other] == first["per_source"]["cascade"]
 
 
 def test_a_fold_model_that_saw_its_groups_is_refused(
