@@ -204,6 +204,7 @@ def test_settings_are_the_workers_variables_and_hold_no_secret(
         "MAX_VALUE_BYTES",
         "MODEL_SIGNING_KEY_FILE",
         "MODEL_RELOAD_INTERVAL_S",
+        "MODEL_THREADS",
         "METRICS_PORT",
         "SHUTDOWN_TIMEOUT_S",
         "LOG_LEVEL",
