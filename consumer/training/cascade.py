@@ -38,7 +38,7 @@ from consumer.model.artifact import (
 from consumer.model.cascade import Cascade, CascadeParams
 from consumer.model.transformer import TransformerTextModel
 from consumer.training.datasets import load_all
-from consumer.training.policy import binary_metrics, choose_policy, cross_fitted
+from consumer.training.policy import binary_metrics, choose_policy, cross_fitted, isotonic_map
 from consumer.training.recipes import (
     DEFAULT_MODEL_NAME,
     DEFAULT_RECIPE,
@@ -156,8 +156,8 @@ def build_cascade(
 
     proba = cross_fitted(features, y, fit, seed=len(texts))
     policy = choose_policy(proba, y, DEFAULT_RECIPE)
-    calibration = transformer.estimator.calibration
-    p_transformer = calibration(margin) if calibration else 1.0 / (1.0 + np.exp(-margin))
+    # The transformer's own map was fitted on these rows: its column is cross-fitted too.
+    p_transformer = cross_fitted(margin, y, isotonic_map, seed=len(texts))
     metrics = {
         "validation": {
             "cascade": binary_metrics(proba, y, policy.threshold),

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from consumer.model.classifier import Policy
+from consumer.model.transformer import ScoreMap
 from consumer.training.datasets import MALICIOUS
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ __all__ = [
     "cross_fitted",
     "expected_calibration_error",
     "fbeta_threshold",
+    "isotonic_map",
     "precision_threshold",
 ]
 
@@ -114,3 +116,13 @@ def cross_fitted(
         rest = np.setdiff1d(order, part, assume_unique=True)
         out[part] = fit(score[rest], y[rest])(score[part])
     return out
+
+
+def isotonic_map(margin: np.ndarray, y: np.ndarray) -> ScoreMap:
+    """An isotonic fit of P(malicious) on a margin, as the knots a transformer's manifest keeps."""
+    from sklearn.isotonic import IsotonicRegression
+
+    iso = IsotonicRegression(out_of_bounds="clip").fit(margin, y)
+    return ScoreMap(
+        tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_)
+    )

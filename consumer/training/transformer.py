@@ -42,10 +42,10 @@ import torch
 from torch import nn
 
 from consumer.model.artifact import sha256_of
-from consumer.model.transformer import ScoreMap, TransformerTextModel, runtime_versions
+from consumer.model.transformer import TransformerTextModel, runtime_versions
 from consumer.training.datasets import BENIGN, MALICIOUS, Example, load_all
 from consumer.training.datasets import sources as source_catalogue
-from consumer.training.policy import binary_metrics, choose_policy, cross_fitted
+from consumer.training.policy import binary_metrics, choose_policy, cross_fitted, isotonic_map
 from consumer.training.recipes import (
     DEFAULT_MODEL_NAME,
     DEFAULT_RECIPE,
@@ -285,15 +285,6 @@ def export_onnx(model: EncoderClassifier, path: Path, *, quantize: bool) -> None
             shutil.copyfile(fp32, path)
 
 
-def _isotonic_map(margin: np.ndarray, y: np.ndarray) -> ScoreMap:
-    from sklearn.isotonic import IsotonicRegression
-
-    iso = IsotonicRegression(out_of_bounds="clip").fit(margin, y)
-    return ScoreMap(
-        tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_)
-    )
-
-
 def write_transformer_folder(
     out: Path,
     model: EncoderClassifier,
@@ -326,11 +317,11 @@ def write_transformer_folder(
     started = time.monotonic()
     margin = served.margins(texts)
     seconds = time.monotonic() - started
-    calibration = _isotonic_map(margin, y)
+    calibration = isotonic_map(margin, y)
     # Threshold and metrics from cross-fitted probabilities (each half calibrated by a map
     # fitted on the other half), as the scikit-learn recipe uses out-of-fold scores: an
     # isotonic map scored on its own rows would report a calibration error near zero.
-    proba = cross_fitted(margin, y, _isotonic_map, seed=len(texts))
+    proba = cross_fitted(margin, y, isotonic_map, seed=len(texts))
     policy = choose_policy(proba, y, DEFAULT_RECIPE)
     metrics = {
         "validation": binary_metrics(proba, y, policy.threshold),

@@ -290,3 +290,20 @@ def test_train_routing_is_a_multiclass_model_served_like_the_default(tmp_path: P
     prediction = load_model(folder).classify(["my top up failed"])[0]
     assert prediction.label == "top_up_failed" and prediction.action is None
     assert sum(prediction.scores.values()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_cross_fitted_probabilities_never_come_from_a_map_fitted_on_their_own_row() -> None:
+    from consumer.training.policy import cross_fitted, expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    score = rng.normal(size=2000)  # no signal at all
+    y = rng.integers(0, 2, size=2000)
+
+    def memorise(train: np.ndarray, labels: np.ndarray) -> Any:
+        table = dict(zip(train.tolist(), labels.tolist(), strict=True))
+        return lambda rows: np.array([table.get(v, 0.5) for v in rows.tolist()], dtype=float)
+
+    # A map that memorises its rows knows nothing of the others: every row gets 0.5.
+    assert set(cross_fitted(score, y, memorise, seed=1).tolist()) == {0.5}
+    in_sample = memorise(score, y)(score)
+    assert expected_calibration_error(in_sample, y) == 0.0
