@@ -27,6 +27,7 @@ import hashlib
 import hmac
 import io
 import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,27 @@ def _verified_bytes(folder: Path, name: str, expected: str) -> bytes:
     return data
 
 
+def _verified_copy(folder: Path, name: str, expected: str, into: Path) -> Path:
+    """A private copy of `folder/name` in `into`, hashed as it is copied; refused unless its
+    sha256 is `expected`. The copy is what gets loaded, so a file replaced after the check is
+    never loaded, and the file is never held whole in Python's memory (onnxruntime reads it
+    itself: about 100 MB less resident memory for a 90 MB encoder than loading from bytes)."""
+    path = _inside(folder, name)
+    target = into / path.name
+    digest = hashlib.sha256()
+    with path.open("rb") as source, target.open("wb") as copy:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            digest.update(chunk)
+            copy.write(chunk)
+    actual = digest.hexdigest()
+    if not hmac.compare_digest(actual, str(expected)):
+        raise ModelArtifactError(
+            f"sha256 mismatch for {path}: manifest says {expected}, file is {actual}; "
+            "refusing to load a file that is not the one the manifest describes"
+        )
+    return target
+
+
 def load_model(
     folder: Path | str, *, signing_key: SigningKey | None = None, threads: int = 0
 ) -> Classifier:
@@ -239,22 +261,29 @@ def _load_transformer(folder: Path, manifest: dict[str, Any], threads: int) -> P
         raise ModelArtifactError(
             f"{folder / MANIFEST_NAME} must list {ONNX_FILE} and {TOKENIZER_FILE} in 'files'"
         )
-    # Every file is checked before any is parsed.
-    data = {name: _verified_bytes(folder, name, digest) for name, digest in files.items()}
-    try:
-        calibration = manifest.get("calibration")
-        return TransformerTextModel(
-            data[ONNX_FILE],
-            data[TOKENIZER_FILE].decode("utf-8"),
-            classes=[str(label) for label in manifest["labels"]],
-            max_length=int(manifest["max_length"]),
-            calibration=ScoreMap.from_manifest(calibration) if calibration else None,
-            threads=threads,
-        )
-    except ImportError as exc:
-        raise ModelArtifactError(f"model {folder}: {exc}") from None
-    except Exception as exc:  # onnxruntime and tokenizers raise their own error types
-        raise ModelArtifactError(f"model {folder} could not be loaded: {exc}") from None
+    # Every file is checked before any is parsed; the encoder from a private verified copy
+    # (in a fresh 0700 temporary folder, removed once onnxruntime has read it).
+    with tempfile.TemporaryDirectory(prefix="content-classifier-model-") as private:
+        onnx = _verified_copy(folder, ONNX_FILE, files[ONNX_FILE], Path(private))
+        data = {
+            name: _verified_bytes(folder, name, digest)
+            for name, digest in files.items()
+            if name != ONNX_FILE
+        }
+        try:
+            calibration = manifest.get("calibration")
+            return TransformerTextModel(
+                onnx,
+                data[TOKENIZER_FILE].decode("utf-8"),
+                classes=[str(label) for label in manifest["labels"]],
+                max_length=int(manifest["max_length"]),
+                calibration=ScoreMap.from_manifest(calibration) if calibration else None,
+                threads=threads,
+            )
+        except ImportError as exc:
+            raise ModelArtifactError(f"model {folder}: {exc}") from None
+        except Exception as exc:  # onnxruntime and tokenizers raise their own error types
+            raise ModelArtifactError(f"model {folder} could not be loaded: {exc}") from None
 
 
 def _load_cascade(folder: Path, manifest: dict[str, Any], threads: int) -> ProbabilisticModel:

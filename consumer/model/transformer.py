@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,7 @@ class TransformerTextModel:
 
     def __init__(
         self,
-        onnx_model: bytes,
+        onnx_model: bytes | Path,
         tokenizer_json: str,
         *,
         classes: Sequence[str],
@@ -106,7 +107,9 @@ class TransformerTextModel:
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         self._session = onnxruntime.InferenceSession(
-            onnx_model, options, providers=["CPUExecutionProvider"]
+            str(onnx_model) if isinstance(onnx_model, Path) else onnx_model,
+            options,
+            providers=["CPUExecutionProvider"],
         )
         inputs = {i.name for i in self._session.get_inputs()}
         if not {"input_ids", "attention_mask"} <= inputs:

@@ -145,3 +145,22 @@ def test_the_score_map_is_monotone_and_kept_off_zero_and_one() -> None:
         ScoreMap.from_manifest({"x": [1.0, 0.0], "y": [0.0, 1.0]})
     with pytest.raises(ValueError, match="two or more"):
         ScoreMap.from_manifest({"x": [1.0], "y": [0.0]})
+
+
+def test_the_encoder_is_loaded_from_a_private_verified_copy_that_is_then_removed(
+    tiny_transformer_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    assert load_model(tiny_transformer_path).classify(["hello"])
+    assert list(scratch.iterdir()) == []
+    # A mismatch leaves nothing behind either.
+    folder = copy_of(tiny_transformer_path, tmp_path)
+    with (folder / "model.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ModelArtifactError, match="sha256 mismatch"):
+        load_model(folder)
+    assert list(scratch.iterdir()) == []
