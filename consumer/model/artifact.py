@@ -128,10 +128,8 @@ def _verify_signature(folder: Path, manifest_bytes: bytes, key: SigningKey) -> N
         )
 
 
-def _read_manifest(
-    folder: Path, signing_key: SigningKey | None = None
-) -> tuple[bytes, dict[str, Any]]:
-    """The manifest's verified bytes and their parse."""
+def _read_manifest(folder: Path, signing_key: SigningKey | None = None) -> dict[str, Any]:
+    """The manifest, parsed from the very bytes whose signature was checked."""
     manifest_path = folder / MANIFEST_NAME
     if not folder.is_dir():
         raise ModelArtifactError(f"model folder {folder} does not exist (set MODEL_PATH)")
@@ -140,7 +138,7 @@ def _read_manifest(
     manifest_bytes = manifest_path.read_bytes()
     if signing_key is not None:
         _verify_signature(folder, manifest_bytes, signing_key)
-    return manifest_bytes, _parse_manifest(manifest_path, manifest_bytes)
+    return _parse_manifest(manifest_path, manifest_bytes)
 
 
 def _parse_manifest(manifest_path: Path, manifest_bytes: bytes) -> dict[str, Any]:
@@ -179,13 +177,16 @@ def _verified_bytes(folder: Path, name: str, expected: str) -> bytes:
     bytes used: a file replaced after the check is never loaded."""
     path = _inside(folder, name)
     data = path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
+    _check_sha256(path, hashlib.sha256(data).hexdigest(), expected)
+    return data
+
+
+def _check_sha256(path: Path, actual: str, expected: str) -> None:
     if not hmac.compare_digest(actual, str(expected)):
         raise ModelArtifactError(
             f"sha256 mismatch for {path}: manifest says {expected}, file is {actual}; "
             "refusing to load a file that is not the one the manifest describes"
         )
-    return data
 
 
 def _verified_copy(folder: Path, name: str, expected: str, into: Path) -> Path:
@@ -200,12 +201,7 @@ def _verified_copy(folder: Path, name: str, expected: str, into: Path) -> Path:
         for chunk in iter(lambda: source.read(1 << 20), b""):
             digest.update(chunk)
             copy.write(chunk)
-    actual = digest.hexdigest()
-    if not hmac.compare_digest(actual, str(expected)):
-        raise ModelArtifactError(
-            f"sha256 mismatch for {path}: manifest says {expected}, file is {actual}; "
-            "refusing to load a file that is not the one the manifest describes"
-        )
+    _check_sha256(path, digest.hexdigest(), expected)
     return target
 
 
@@ -216,7 +212,7 @@ def load_model(
     anything is unpickled or parsed on any mismatch of signature (with a `signing_key`),
     sha256, location or library version. `threads` bounds an ONNX session (0: one per core)."""
     folder = Path(folder)
-    _, manifest = _read_manifest(folder, signing_key)
+    manifest = _read_manifest(folder, signing_key)
     estimator = _load_estimator(folder, manifest, threads)
     labels = tuple(str(label) for label in manifest["labels"])
     classes = tuple(str(c) for c in getattr(estimator, "classes_", ()))

@@ -21,9 +21,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Cascade", "CascadeParams"]
+__all__ = ["Cascade", "CascadeParams", "logit"]
 
 _EPS = 1e-6
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p kept `_EPS` away from 0 and 1."""
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
 
 
 class _Stage(Protocol):
@@ -76,8 +82,7 @@ class CascadeParams:
         return (p_fast >= self.low) & (p_fast < self.high)
 
     def stacked(self, p_fast: np.ndarray, margin: np.ndarray) -> np.ndarray:
-        p = np.clip(p_fast, _EPS, 1 - _EPS)
-        z = self.fast_weight * np.log(p / (1 - p)) + self.margin_weight * margin + self.bias
+        z = self.fast_weight * logit(p_fast) + self.margin_weight * margin + self.bias
         return 1.0 / (1.0 + np.exp(-z))
 
 

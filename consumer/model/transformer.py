@@ -24,11 +24,15 @@ from typing import Any
 
 import numpy as np
 
+from consumer.model.estimators import PROBA_EPS
+
 __all__ = [
     "SUB_BATCH",
     "TRANSFORMER_EXTRA_HINT",
     "ScoreMap",
     "TransformerTextModel",
+    "load_tokenizer",
+    "pad_batch",
     "runtime_versions",
 ]
 
@@ -40,9 +44,6 @@ TRANSFORMER_EXTRA_HINT = (
     "the transformer family needs onnxruntime and tokenizers: "
     "pip install 'content-classifier[transformer]'"
 )
-
-# Kept as far from 0 and 1 as the scikit-learn family's calibrated probabilities.
-_PROBA_EPS = 1e-4
 
 
 def _runtime() -> tuple[Any, Any]:
@@ -58,6 +59,27 @@ def runtime_versions() -> dict[str, str]:
     """The versions a transformer model folder records and is checked against."""
     onnxruntime, tokenizers = _runtime()
     return {"onnxruntime": onnxruntime.__version__, "tokenizers": tokenizers.__version__}
+
+
+def load_tokenizer(tokenizer_json: str, max_length: int) -> Any:
+    """A `tokenizers.Tokenizer` that truncates at `max_length` tokens and does not pad
+    (batches are padded by `pad_batch`, each to its own longest text)."""
+    _, tokenizers = _runtime()
+    tokenizer = tokenizers.Tokenizer.from_str(tokenizer_json)
+    tokenizer.enable_truncation(max_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask (int64), padded with 0 to the longest row."""
+    width = max(len(r) for r in rows)
+    ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +104,8 @@ class ScoreMap:
 
     def __call__(self, margin: np.ndarray) -> np.ndarray:
         p = np.interp(margin, self.x, self.y)
-        return np.clip(p, _PROBA_EPS, 1 - _PROBA_EPS)
+        # Kept as far from 0 and 1 as the scikit-learn family's calibrated probabilities.
+        return np.clip(p, PROBA_EPS, 1 - PROBA_EPS)
 
 
 class TransformerTextModel:
@@ -99,7 +122,7 @@ class TransformerTextModel:
         threads: int = 0,
         sub_batch: int = SUB_BATCH,
     ) -> None:
-        onnxruntime, tokenizers = _runtime()
+        onnxruntime, _ = _runtime()
         if len(classes) != 2:
             raise ValueError(f"the transformer head is binary, got labels {tuple(classes)}")
         options = onnxruntime.SessionOptions()
@@ -115,10 +138,7 @@ class TransformerTextModel:
         if not {"input_ids", "attention_mask"} <= inputs:
             raise ValueError(f"the encoder takes {sorted(inputs)}, not input_ids/attention_mask")
         self._token_types = "token_type_ids" in inputs
-        tokenizer = tokenizers.Tokenizer.from_str(tokenizer_json)
-        tokenizer.enable_truncation(max_length)
-        tokenizer.no_padding()
-        self._tokenizer = tokenizer
+        self._tokenizer = load_tokenizer(tokenizer_json, max_length)
         self.classes_ = np.asarray(classes)
         self.max_length = max_length
         self.calibration = calibration
@@ -133,13 +153,7 @@ class TransformerTextModel:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.sub_batch):
             chosen = order[start : start + self.sub_batch]
-            width = max(len(ids[i]) for i in chosen)
-            input_ids = np.zeros((len(chosen), width), dtype=np.int64)
-            mask = np.zeros((len(chosen), width), dtype=np.int64)
-            for row, i in enumerate(chosen):
-                n = len(ids[i])
-                input_ids[row, :n] = ids[i]
-                mask[row, :n] = 1
+            input_ids, mask = pad_batch([ids[i] for i in chosen])
             feed = {"input_ids": input_ids, "attention_mask": mask}
             if self._token_types:
                 feed["token_type_ids"] = np.zeros_like(input_ids)
@@ -147,8 +161,11 @@ class TransformerTextModel:
             out[chosen] = logits[:, 1] - logits[:, 0]
         return out
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        margin = self.margins(texts)
+    def probability(self, margin: np.ndarray) -> np.ndarray:
+        """P(malicious) of margins: the calibration map, or the logistic without one."""
         calibration = self.calibration
-        p = 1.0 / (1.0 + np.exp(-margin)) if calibration is None else calibration(margin)
+        return 1.0 / (1.0 + np.exp(-margin)) if calibration is None else calibration(margin)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        p = self.probability(self.margins(texts))
         return np.column_stack([1.0 - p, p])

@@ -35,7 +35,7 @@ from consumer.model.artifact import (
     sha256_of,
     write_manifest,
 )
-from consumer.model.cascade import Cascade, CascadeParams
+from consumer.model.cascade import Cascade, CascadeParams, logit
 from consumer.model.transformer import TransformerTextModel
 from consumer.training.datasets import load_all
 from consumer.training.policy import binary_metrics, choose_policy, cross_fitted, isotonic_map
@@ -59,12 +59,6 @@ CASCADE_MODEL_NAME = f"{DEFAULT_MODEL_NAME}-cascade"
 #: The share of traffic the transformer reads: a fifth keeps the cascade's cost near the fast
 #: model's (docs/model.md measures the trade-off).
 DEFAULT_ROUTED_SHARE = 0.2
-_EPS = 1e-6
-
-
-def _logit(p: np.ndarray) -> np.ndarray:
-    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
-    return np.log(p / (1 - p))
 
 
 def fit_cascade_params(
@@ -74,16 +68,16 @@ def fit_cascade_params(
     fitted on the rows inside it. `margin` is the transformer's for every row."""
     if not 0.0 < routed_share <= 1.0:
         raise ValueError(f"routed_share must be in (0, 1], not {routed_share}")
-    distance = np.abs(_logit(p_fast) - _logit(np.array([threshold]))[0])
+    centre = float(logit(np.array([threshold]))[0])
+    distance = np.abs(logit(p_fast) - centre)
     k = max(1, round(routed_share * len(distance)))
     reach = float(np.sort(distance)[k - 1])
-    centre = float(_logit(np.array([threshold]))[0])
     low = float(1.0 / (1.0 + np.exp(-(centre - reach))))
     # `high` is exclusive: nudge it past the farthest routed row.
     high = float(min(1.0, np.nextafter(1.0 / (1.0 + np.exp(-(centre + reach))), 2.0)))
     band = CascadeParams(low, high, 0.0, 1.0, 0.0)
     inside = band.routed(np.asarray(p_fast, dtype=np.float64))
-    features = np.column_stack([_logit(p_fast[inside]), margin[inside]])
+    features = np.column_stack([logit(p_fast[inside]), margin[inside]])
     labels = np.asarray(y)[inside]
     if len(set(labels.tolist())) < 2:
         raise ValueError("the uncertain band holds rows of one label only: cannot fit stacking")

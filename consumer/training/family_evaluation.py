@@ -164,13 +164,12 @@ def score_held_out(
             for (source, category), rows in _by_key(examples, group_sources).items():
                 texts = [e.text for e in sample_rows(rows, max_rows, seed)]
                 margin = model.estimator.margins(texts)
-                calibration = model.estimator.calibration
                 entry = ScoredRows(
                     group,
                     source,
                     category,
                     margin,
-                    calibration(margin) if calibration else 1.0 / (1.0 + np.exp(-margin)),
+                    model.estimator.probability(margin),
                     model.policy.threshold,
                 )
                 if fitted is not None:

@@ -191,10 +191,11 @@ def recipe_examples(
     return out
 
 
-def validation_indices(n: int, size: int, seed: int) -> np.ndarray:
+def validation_indices(n: int, size: int, seed: int | np.random.Generator) -> np.ndarray:
     """A seeded uniform sample of `size` row indices (at most a fifth of `n`), sorted: the
-    rows the transformer sets aside, found again by the cascade recipe."""
-    rng = np.random.default_rng(seed)
+    rows the transformer sets aside, found again by the cascade recipe. Given a generator,
+    it is that generator's next draw (the transformer draws its training rows after it)."""
+    rng = np.random.default_rng(seed) if isinstance(seed, int) else seed
     return np.sort(rng.choice(n, size=min(size, n // 5), replace=False))
 
 

@@ -41,8 +41,13 @@ import structlog
 import torch
 from torch import nn
 
-from consumer.model.artifact import sha256_of
-from consumer.model.transformer import TransformerTextModel, runtime_versions
+from consumer.model.artifact import ONNX_FILE, TOKENIZER_FILE, SigningKey, sha256_of
+from consumer.model.transformer import (
+    TransformerTextModel,
+    load_tokenizer,
+    pad_batch,
+    runtime_versions,
+)
 from consumer.training.datasets import BENIGN, MALICIOUS, Example, load_all
 from consumer.training.datasets import sources as source_catalogue
 from consumer.training.policy import binary_metrics, choose_policy, cross_fitted, isotonic_map
@@ -53,6 +58,7 @@ from consumer.training.recipes import (
     recipe_examples,
     source_weights,
     training_data,
+    validation_indices,
 )
 
 __all__ = [
@@ -68,8 +74,6 @@ __all__ = [
 log = structlog.get_logger("consumer.training.transformer")
 
 TRANSFORMER_MODEL_NAME = f"{DEFAULT_MODEL_NAME}-transformer"
-ONNX_FILE = "model.onnx"
-TOKENIZER_FILE = "tokenizer.json"
 
 
 @dataclass(frozen=True)
@@ -121,12 +125,7 @@ class EncoderClassifier(nn.Module):
 
 
 def _tokenizer(path: Path, max_length: int) -> Any:
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(path))
-    tokenizer.enable_truncation(max_length)
-    tokenizer.no_padding()
-    return tokenizer
+    return load_tokenizer(path.read_text(encoding="utf-8"), max_length)
 
 
 def _batches(
@@ -145,24 +144,19 @@ def _batches(
 
 
 def _pad(rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.zeros((len(rows), width), dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
-        mask[i, : len(r)] = 1
-    return ids, mask
+    """`pad_batch`, as torch tensors: training pads as serving does."""
+    ids, mask = pad_batch(rows)
+    return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 def _split(
     examples: Sequence[Example], recipe: TransformerRecipe, seed: int
 ) -> tuple[list[Example], list[Example]]:
     """(training sample drawn by source weight, uniform validation sample)."""
-    # The first draw of this generator is `validation_indices`'s (the cascade recipe finds
-    # the same rows again); the training sample is its next draw.
+    # The validation rows are this generator's first draw, as `validation_indices(n, size,
+    # seed)` draws them (the cascade recipe finds them again); the training sample is its next.
     rng = np.random.default_rng(seed)
-    n = len(examples)
-    held = set(rng.choice(n, size=min(recipe.validation_rows, n // 5), replace=False).tolist())
+    held = set(validation_indices(len(examples), recipe.validation_rows, rng).tolist())
     validation = [e for i, e in enumerate(examples) if i in held]
     pool = [e for i, e in enumerate(examples) if i not in held]
     weights = source_weights(
@@ -295,7 +289,7 @@ def write_transformer_folder(
     name: str,
     version: str,
     extra: dict[str, Any],
-    signing_key: Any = None,
+    signing_key: SigningKey | None = None,
 ) -> Path:
     """Export, calibrate on `validation` with the exported model, and write the folder:
     model.onnx, tokenizer.json, manifest.json (sha256 of each), MODEL_CARD.md."""
@@ -306,7 +300,7 @@ def write_transformer_folder(
     export_onnx(model, out / ONNX_FILE, quantize=recipe.quantize)
     shutil.copyfile(tokenizer_path, out / TOKENIZER_FILE)
     served = TransformerTextModel(
-        (out / ONNX_FILE).read_bytes(),
+        out / ONNX_FILE,
         (out / TOKENIZER_FILE).read_text(encoding="utf-8"),
         classes=(BENIGN, MALICIOUS),
         max_length=recipe.max_length,
