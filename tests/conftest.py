@@ -78,18 +78,14 @@ def tiny_cascade_path(
     tmp_path_factory: pytest.TempPathFactory, tiny_model_path: Path, tiny_transformer_path: Path
 ) -> Path:
     """A cascade folder: the tiny scikit-learn model, then the tiny transformer."""
-    import numpy as np
+    from tests.tiny_encoder import build_tiny_cascade
 
-    from consumer.training.cascade import build_cascade
-
-    rows = labelled_texts(300, seed=11)
-    return build_cascade(
+    return build_tiny_cascade(
         tmp_path_factory.mktemp("tiny-cascade") / "model",
         tiny_model_path,
         tiny_transformer_path,
-        [text for text, _ in rows],
-        np.array([label == "malicious" for _, label in rows]),
-        routed_share=0.5,
+        seed=11,
+        rows=300,
         name="tiny-cascade",
         version="0.0.2",
     )

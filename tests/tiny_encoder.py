@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from consumer.training.datasets import BENIGN, MALICIOUS, Example
 from tests.conftest import labelled_texts
+
+if TYPE_CHECKING:
+    from consumer.training.transformer import EncoderClassifier
 
 # Every word of the synthetic corpus is in the vocabulary, so texts become real token ids.
 _WORDS = sorted(
@@ -38,32 +42,35 @@ def write_tokenizer(path: Path) -> Path:
     return path
 
 
-def build_tiny_transformer(
-    folder: Path, *, version: str = "0.0.1", seed: int = 3, excluded: Sequence[str] = ()
-) -> Path:
-    """Train nothing: a random 2-layer, 32-wide BERT, exported, quantised and calibrated on
-    synthetic labelled texts by `write_transformer_folder`."""
+def tiny_encoder_model(seed: int = 3, layers: int = 2) -> EncoderClassifier:
+    """A random BERT (`layers` layers, 32 wide) over `VOCAB` with the binary head."""
     import torch
     from transformers import BertConfig, BertModel
 
-    from consumer.training.transformer import (
-        EncoderClassifier,
-        TransformerRecipe,
-        write_transformer_folder,
-    )
+    from consumer.training.transformer import EncoderClassifier
 
     torch.manual_seed(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer = write_tokenizer(folder.parent / f"{folder.name}-tokenizer.json")
     config = BertConfig(
         vocab_size=len(dict.fromkeys(VOCAB)),
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,
     )
-    model = EncoderClassifier(BertModel(config, add_pooling_layer=False), config.hidden_size)
+    return EncoderClassifier(BertModel(config, add_pooling_layer=False), config.hidden_size)
+
+
+def build_tiny_transformer(
+    folder: Path, *, version: str = "0.0.1", seed: int = 3, excluded: Sequence[str] = ()
+) -> Path:
+    """Train nothing: a random 2-layer, 32-wide BERT, exported and calibrated on synthetic
+    labelled texts by `write_transformer_folder`."""
+    from consumer.training.transformer import TransformerRecipe, write_transformer_folder
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer = write_tokenizer(folder.parent / f"{folder.name}-tokenizer.json")
+    model = tiny_encoder_model(seed)
     validation = [
         Example(
             text, label, "synthetic", "harmful_request" if label == MALICIOUS else "benign_prompt"
@@ -80,4 +87,24 @@ def build_tiny_transformer(
         name="tiny-transformer",
         version=version,
         extra={"recipe": "transformer", "seed": seed, "excluded_sources": sorted(excluded)},
+    )
+
+
+def build_tiny_cascade(
+    folder: Path, fast: Path, transformer: Path, *, seed: int, rows: int, **kwargs: Any
+) -> Path:
+    """`build_cascade` of two folders, its band for half of `rows` synthetic labelled texts."""
+    import numpy as np
+
+    from consumer.training.cascade import build_cascade
+
+    texts = labelled_texts(rows, seed=seed)
+    return build_cascade(
+        folder,
+        fast,
+        transformer,
+        [text for text, _ in texts],
+        np.array([label == "malicious" for _, label in texts]),
+        routed_share=0.5,
+        **kwargs,
     )

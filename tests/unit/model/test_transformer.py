@@ -4,7 +4,9 @@ code, loaded through the model-folder contract, scored in length-sorted sub-batc
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -91,13 +93,19 @@ def test_a_tampered_file_is_refused_before_anything_is_parsed(
         load_model(folder)
 
 
+def rewrite_manifest(folder: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    manifest = orjson.loads((folder / "manifest.json").read_bytes())
+    change(manifest)
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+
+
 def test_a_manifest_that_lists_a_file_outside_its_folder_is_refused(
     tiny_transformer_path: Path, tmp_path: Path
 ) -> None:
     folder = copy_of(tiny_transformer_path, tmp_path)
-    manifest = orjson.loads((folder / "manifest.json").read_bytes())
-    manifest["files"]["../model.onnx"] = manifest["files"]["model.onnx"]
-    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    rewrite_manifest(
+        folder, lambda m: m["files"].__setitem__("../model.onnx", m["files"]["model.onnx"])
+    )
     with pytest.raises(ModelArtifactError, match="outside the model folder"):
         load_model(folder)
 
@@ -106,9 +114,7 @@ def test_a_manifest_without_the_onnx_file_is_refused(
     tiny_transformer_path: Path, tmp_path: Path
 ) -> None:
     folder = copy_of(tiny_transformer_path, tmp_path)
-    manifest = orjson.loads((folder / "manifest.json").read_bytes())
-    del manifest["files"]["model.onnx"]
-    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    rewrite_manifest(folder, lambda m: m["files"].pop("model.onnx"))
     with pytest.raises(ModelArtifactError, match=r"must list model\.onnx"):
         load_model(folder)
 
@@ -128,9 +134,7 @@ def test_an_unknown_family_is_named_in_the_error(
     tiny_transformer_path: Path, tmp_path: Path
 ) -> None:
     folder = copy_of(tiny_transformer_path, tmp_path)
-    manifest = orjson.loads((folder / "manifest.json").read_bytes())
-    manifest["family"] = "llm"
-    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    rewrite_manifest(folder, lambda m: m.__setitem__("family", "llm"))
     with pytest.raises(ModelArtifactError, match="family 'llm'"):
         load_model(folder)
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import orjson
 import pytest
 
-from consumer.training.cascade import build_cascade
 from consumer.training.evaluation import evaluate_model
 from consumer.training.family_evaluation import FAMILY_TARGETS, compare_families
 from consumer.training.heldout import fold_sources
 from consumer.training.recipes import Recipe, train_default
-from tests.conftest import labelled_texts
-from tests.tiny_encoder import build_tiny_transformer
+from tests.tiny_encoder import build_tiny_cascade, build_tiny_transformer
 from tests.unit.training.datasets_files import enlarge_for_training, write_all
 
 SOURCES = ["donotanswer", "catqa", "query_wellformedness", "stormfront", "toxigen", "goemotions"]
@@ -34,14 +31,12 @@ def setting(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[
     folds = [
         build_tiny_transformer(tmp / f"fold{k}", seed=k, excluded=fold_sources(k)) for k in (1, 2)
     ]
-    rows = labelled_texts(200, seed=4)
-    cascade = build_cascade(
+    cascade = build_tiny_cascade(
         tmp / "cascade",
         fast,
         transformer,
-        [t for t, _ in rows],
-        np.array([label == "malicious" for _, label in rows]),
-        routed_share=0.5,
+        seed=4,
+        rows=200,
         version="1",
         extra={"recipe": "cascade", "seed": 3},
     )

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertModel
 
 from consumer.model.transformer import TransformerTextModel
 from consumer.training.datasets import Example
@@ -24,7 +23,7 @@ from consumer.training.transformer import (
     fine_tune,
 )
 from tests.conftest import labelled_texts
-from tests.tiny_encoder import VOCAB, write_tokenizer
+from tests.tiny_encoder import tiny_encoder_model, write_tokenizer
 
 
 def test_batches_cover_every_row_once_and_hold_similar_lengths() -> None:
@@ -56,16 +55,7 @@ def test_validation_rows_are_never_training_rows() -> None:
 
 
 def tiny_model(seed: int = 0) -> EncoderClassifier:
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=len(dict.fromkeys(VOCAB)),
-        hidden_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    return EncoderClassifier(BertModel(config, add_pooling_layer=False), 32)
+    return tiny_encoder_model(seed, layers=1)
 
 
 def test_a_tiny_encoder_learns_the_labels(tmp_path: Path) -> None:
