@@ -30,7 +30,7 @@ import orjson
 from bench._inputs import encode_inputs, load_texts
 from bench._measure import OtherLoad
 from bench._report import machine
-from bench._throughput import Result, model_alone, run_stream
+from bench._throughput import Result, median_of, model_alone, run_stream
 from consumer.devkit.broker import EmbeddedBroker
 from consumer.devkit.harness import RUN
 
@@ -105,10 +105,6 @@ def main() -> None:
         )
 
 
-def _median(results: list[Result]) -> Result:
-    return sorted(results, key=lambda r: r.rate)[(len(results) - 1) // 2]
-
-
 def report(
     rounds: dict[str, dict[str, list[Result]]],
     models: list[tuple[str, str, int]],
@@ -124,7 +120,7 @@ def report(
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, folder, count in models:
-        alone, worker = _median(rounds[name]["model"]), _median(rounds[name]["worker"])
+        alone, worker = median_of(rounds[name]["model"]), median_of(rounds[name]["worker"])
         ratios = [
             w.rate / m.rate
             for m, w in zip(rounds[name]["model"], rounds[name]["worker"], strict=True)
