@@ -23,6 +23,7 @@ _WORDS = sorted(
 )
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(str(n) for n in range(10)), *_WORDS]
 MAX_LENGTH = 48
+TAIL_TOKENS = 8  # the tiny models read the head and the tail of a longer text
 
 
 def write_tokenizer(path: Path) -> Path:
@@ -83,7 +84,9 @@ def build_tiny_transformer(
         model,
         tokenizer,
         validation,
-        TransformerRecipe(max_length=MAX_LENGTH, validation_rows=len(validation)),
+        TransformerRecipe(
+            max_length=MAX_LENGTH, tail_tokens=TAIL_TOKENS, validation_rows=len(validation)
+        ),
         name="tiny-transformer",
         version=version,
         extra={"recipe": "transformer", "seed": seed, "excluded_sources": sorted(excluded)},

@@ -1,10 +1,15 @@
 """The transformer family at serving time: an encoder exported to ONNX, run by onnxruntime,
 its text cut into tokens by the Rust `tokenizers` package. No torch.
 
-A micro-batch is encoded in one call (truncated to the model's `max_length` tokens), then
+A micro-batch is encoded in one call, then
 cut into sub-batches of texts of similar length: padding is most of an encoder's cost, so
 each sub-batch is padded only to its own longest text. Scores are written back in the
 batch's order, so verdicts keep the order of their records.
+
+A text longer than the model's `max_length` tokens is cut to its first tokens, or, when the
+model was trained so (`tail_tokens` in its manifest), to its first `max_length - tail_tokens`
+and its last `tail_tokens` tokens: a long jailbreak's request often comes after pages of
+role-play preamble.
 
 The encoder's output is a margin (malicious logit minus benign logit); a monotone map fitted
 on validation rows (isotonic, stored as its knots in the manifest) turns it into a
@@ -34,11 +39,17 @@ __all__ = [
     "load_tokenizer",
     "pad_batch",
     "runtime_versions",
+    "token_ids",
 ]
 
 #: Texts per encoder call: large enough to use both cores' vector units, small enough that
 #: texts of one sub-batch have similar lengths once the batch is sorted.
 SUB_BATCH = 32
+
+#: With a tail kept, a text is cut to this many characters per token of `max_length` at each
+#: end before it is tokenised, which bounds the tokeniser's work on a huge text and still
+#: leaves more tokens at each end than the model reads.
+_CHARS_PER_TOKEN = 8
 
 TRANSFORMER_EXTRA_HINT = (
     "the transformer family needs onnxruntime and tokenizers: "
@@ -61,14 +72,37 @@ def runtime_versions() -> dict[str, str]:
     return {"onnxruntime": onnxruntime.__version__, "tokenizers": tokenizers.__version__}
 
 
-def load_tokenizer(tokenizer_json: str, max_length: int) -> Any:
-    """A `tokenizers.Tokenizer` that truncates at `max_length` tokens and does not pad
-    (batches are padded by `pad_batch`, each to its own longest text)."""
+def load_tokenizer(tokenizer_json: str, max_length: int, tail_tokens: int = 0) -> Any:
+    """A `tokenizers.Tokenizer` that does not pad (batches are padded by `pad_batch`, each to
+    its own longest text) and truncates at `max_length` tokens unless a tail is kept, in
+    which case `token_ids` cuts."""
     _, tokenizers = _runtime()
     tokenizer = tokenizers.Tokenizer.from_str(tokenizer_json)
-    tokenizer.enable_truncation(max_length)
+    if tail_tokens:
+        tokenizer.no_truncation()
+    else:
+        tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
     return tokenizer
+
+
+def token_ids(
+    tokenizer: Any, texts: Sequence[str], max_length: int, tail_tokens: int = 0
+) -> list[list[int]]:
+    """Each text's token ids, at most `max_length`: the head, or the head and the last
+    `tail_tokens` (which end with the template's closing token) of a longer text."""
+    if not tail_tokens:
+        return [e.ids for e in tokenizer.encode_batch(list(texts))]
+    if not 0 < tail_tokens < max_length - 1:
+        raise ValueError(f"tail_tokens must be between 1 and {max_length - 2}, got {tail_tokens}")
+    span = _CHARS_PER_TOKEN * max_length
+    cut = [t if len(t) <= 2 * span else f"{t[:span]} {t[-span:]}" for t in texts]
+    head = max_length - tail_tokens
+    rows = []
+    for encoding in tokenizer.encode_batch(cut):
+        ids = encoding.ids
+        rows.append(ids if len(ids) <= max_length else ids[:head] + ids[-tail_tokens:])
+    return rows
 
 
 def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -121,6 +155,7 @@ class TransformerTextModel:
         calibration: ScoreMap | None,
         threads: int = 0,
         sub_batch: int = SUB_BATCH,
+        tail_tokens: int = 0,
     ) -> None:
         onnxruntime, _ = _runtime()
         if len(classes) != 2:
@@ -138,9 +173,10 @@ class TransformerTextModel:
         if not {"input_ids", "attention_mask"} <= inputs:
             raise ValueError(f"the encoder takes {sorted(inputs)}, not input_ids/attention_mask")
         self._token_types = "token_type_ids" in inputs
-        self._tokenizer = load_tokenizer(tokenizer_json, max_length)
+        self._tokenizer = load_tokenizer(tokenizer_json, max_length, tail_tokens)
         self.classes_ = np.asarray(classes)
         self.max_length = max_length
+        self.tail_tokens = tail_tokens
         self.calibration = calibration
         self.sub_batch = sub_batch
 
@@ -149,7 +185,7 @@ class TransformerTextModel:
         out = np.empty(len(texts), dtype=np.float64)
         if not texts:
             return out
-        ids = [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+        ids = token_ids(self._tokenizer, texts, self.max_length, self.tail_tokens)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         for start in range(0, len(order), self.sub_batch):
             chosen = order[start : start + self.sub_batch]

@@ -194,6 +194,16 @@ def file_model_card(
     return "\n".join(lines)
 
 
+def _truncation_line(manifest: dict[str, Any]) -> str:
+    length, tail = int(manifest.get("max_length") or 0), int(manifest.get("tail_tokens") or 0)
+    if tail:
+        return (
+            f"- A text longer than {length} tokens is read as its first {length - tail} and its "
+            f"last {tail} tokens."
+        )
+    return f"- Texts are truncated to their first {length} tokens."
+
+
 def transformer_model_card(
     name: str, version: str, manifest: dict[str, Any], policy: Policy
 ) -> str:
@@ -216,7 +226,10 @@ def transformer_model_card(
         f"`{base.get('package', '?')}`), mean pooling, a linear head to two logits.",
         f"- Served as ONNX ({'int8 dynamic quantisation' if recipe.get('quantize') else 'fp32'})"
         " with onnxruntime and the `tokenizers` package; no torch at serving time.",
-        f"- Texts are truncated to their first {manifest.get('max_length')} tokens.",
+        f"- The encoder's first {recipe.get('layers', 'all')} layers are kept."
+        if recipe.get("layers")
+        else "- The encoder keeps all its layers.",
+        _truncation_line(manifest),
         "- The margin of the exported model is mapped to a probability by an isotonic fit on "
         "the validation rows; the policy is chosen on the same rows.",
         "",

@@ -13,8 +13,9 @@ import orjson
 import pytest
 
 from consumer.model.artifact import ModelArtifactError, load_model, sign_manifest
-from consumer.model.transformer import ScoreMap, TransformerTextModel
+from consumer.model.transformer import ScoreMap, TransformerTextModel, load_tokenizer, token_ids
 from tests.conftest import labelled_texts
+from tests.tiny_encoder import MAX_LENGTH, TAIL_TOKENS
 
 
 def copy_of(folder: Path, tmp_path: Path) -> Path:
@@ -63,11 +64,38 @@ def test_sub_batches_are_padded_to_their_own_longest_text(tiny_transformer_path:
     assert max(widths) <= model.max_length
 
 
-def test_texts_are_truncated_to_max_length(tiny_transformer_path: Path) -> None:
+def test_a_long_text_is_read_as_its_head_and_its_tail(tiny_transformer_path: Path) -> None:
     model = load_model(tiny_transformer_path).estimator
     assert isinstance(model, TransformerTextModel)
-    ids = model._tokenizer.encode("word " * 1000).ids
-    assert len(ids) == model.max_length
+    assert model.tail_tokens == TAIL_TOKENS
+    tokenizer = model._tokenizer
+    (one,), (nine,) = (tokenizer.encode(w, add_special_tokens=False).ids for w in ("1", "9"))
+    (ids,) = token_ids(tokenizer, ["1 " * 300 + "9 " * 300], MAX_LENGTH, TAIL_TOKENS)
+    assert len(ids) == MAX_LENGTH
+    assert ids[1 : MAX_LENGTH - TAIL_TOKENS] == [one] * (MAX_LENGTH - TAIL_TOKENS - 1)
+    assert ids[MAX_LENGTH - TAIL_TOKENS : -1] == [nine] * (TAIL_TOKENS - 1)
+    # The middle of a long text is not read; its end is.
+    head, tail = "1 2 3 " * 20, " 6 7 8" * 3
+    margins = model.margins([head + "4 " * 50 + tail, head + "5 " * 50 + tail])
+    assert margins[0] == pytest.approx(margins[1], abs=1e-5)
+    changed = model.margins([head + "4 " * 50 + " 9 0 9"])
+    assert changed[0] != pytest.approx(margins[0], abs=1e-5)
+    # A huge text is cut before tokenising: same ids as its first and last characters alone.
+    huge = "1 " * 200_000 + "9 " * 200_000
+    assert token_ids(tokenizer, [huge], MAX_LENGTH, TAIL_TOKENS) == [ids]
+
+
+def test_without_a_tail_texts_are_truncated_to_their_first_tokens(
+    tiny_transformer_path: Path,
+) -> None:
+    tokenizer_json = (tiny_transformer_path / "tokenizer.json").read_text()
+    tokenizer = load_tokenizer(tokenizer_json, MAX_LENGTH)
+    (ids,) = token_ids(tokenizer, ["1 " * 1000 + "9"], MAX_LENGTH)
+    assert len(ids) == MAX_LENGTH
+    (omega,) = tokenizer.encode("9", add_special_tokens=False).ids
+    assert omega not in ids
+    with pytest.raises(ValueError, match="tail_tokens"):
+        token_ids(load_tokenizer(tokenizer_json, 8, 8), ["a"], 8, 8)
 
 
 def test_the_manifest_records_every_file_runtime_calibration_and_policy(

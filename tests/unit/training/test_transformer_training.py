@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,8 +18,9 @@ from consumer.training.transformer import (
     EncoderClassifier,
     TransformerRecipe,
     _batches,
+    _first_layers,
     _split,
-    _tokenizer,
+    _token_ids,
     export_onnx,
     fine_tune,
 )
@@ -54,14 +56,26 @@ def test_validation_rows_are_never_training_rows() -> None:
     assert again == validation
 
 
+RECIPE = TransformerRecipe(max_length=32, tail_tokens=8)
+
+
+def test_the_encoder_keeps_its_first_layers() -> None:
+    encoder: Any = tiny_encoder_model(0).encoder
+    first = encoder.encoder.layer[0]
+    cut = _first_layers(encoder, 1)
+    assert len(cut.encoder.layer) == 1 and cut.encoder.layer[0] is first
+    assert cut.config.num_hidden_layers == 1
+    with pytest.raises(ValueError, match="layers must be between 1 and 1"):
+        _first_layers(cut, 2)
+
+
 def tiny_model(seed: int = 0) -> EncoderClassifier:
     return tiny_encoder_model(seed, layers=1)
 
 
 def test_a_tiny_encoder_learns_the_labels(tmp_path: Path) -> None:
-    tokenizer = _tokenizer(write_tokenizer(tmp_path / "tokenizer.json"), 32)
     rows = labelled_texts(256, seed=3)
-    ids = [e.ids for e in tokenizer.encode_batch([t for t, _ in rows])]
+    ids = _token_ids(write_tokenizer(tmp_path / "tokenizer.json"), [t for t, _ in rows], RECIPE)
     y = np.array([label == "malicious" for _, label in rows], dtype=np.int8)
     model = tiny_model()
     recipe = TransformerRecipe(epochs=4, batch_size=16, learning_rate=2e-3, warmup=0.1)
@@ -80,9 +94,8 @@ def test_a_tiny_encoder_learns_the_labels(tmp_path: Path) -> None:
 
 
 def test_the_time_bound_stops_fine_tuning_and_is_recorded(tmp_path: Path) -> None:
-    tokenizer = _tokenizer(write_tokenizer(tmp_path / "tokenizer.json"), 32)
     rows = labelled_texts(512, seed=3)
-    ids = [e.ids for e in tokenizer.encode_batch([t for t, _ in rows])]
+    ids = _token_ids(write_tokenizer(tmp_path / "tokenizer.json"), [t for t, _ in rows], RECIPE)
     y = np.array([label == "malicious" for _, label in rows], dtype=np.int8)
     run = fine_tune(tiny_model(), ids, y, TransformerRecipe(batch_size=8), seed=1, max_seconds=0.0)
     assert run["steps"] == 1 and run["steps_planned"] == 64
@@ -97,15 +110,15 @@ def test_the_exported_onnx_model_scores_as_the_torch_model_does(tmp_path: Path) 
         (tmp_path / "model.onnx").read_bytes(),
         tokenizer_path.read_text(),
         classes=["benign", "malicious"],
-        max_length=32,
+        max_length=RECIPE.max_length,
         calibration=None,
+        tail_tokens=RECIPE.tail_tokens,
     )
-    texts = [t for t, _ in labelled_texts(30, seed=8)]
-    tokenizer = _tokenizer(tokenizer_path, 32)
+    texts = [t for t, _ in labelled_texts(30, seed=8)] + ["alpha beta " * 40 + "the end"]
     expected = []
     with torch.no_grad():
-        for encoding in tokenizer.encode_batch(texts):
-            ids = torch.tensor([encoding.ids])
+        for row in _token_ids(tokenizer_path, texts, RECIPE):
+            ids = torch.tensor([row])
             logits = model(ids, torch.ones_like(ids))[0]
             expected.append(float(logits[1] - logits[0]))
     assert served.margins(texts) == pytest.approx(expected, abs=1e-4)
