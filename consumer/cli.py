@@ -11,12 +11,18 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import orjson
 
 from consumer import __version__
 from consumer.cli_args import build_parser
+
+if TYPE_CHECKING:
+    from consumer.config.settings import Settings
+    from consumer.stream.metrics import Metrics
+    from consumer.stream.reload import ModelWatcher
+    from consumer.stream.shadow import Shadow
 
 __all__ = ["main"]
 
@@ -63,6 +69,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             signing_key=settings.model_signing_key,
             threads=settings.model_threads,
         ).start()
+    shadow, shadow_watcher = _shadow(settings, metrics)
     worker = Worker(
         settings,
         classifier,
@@ -73,6 +80,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         metrics=metrics,
         health=health,
         new_models=watcher.take if watcher else None,
+        shadow=shadow,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -93,9 +101,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
         worker.run()
     finally:
         server.stop()
-        if watcher:
-            watcher.stop()
+        for running in (watcher, shadow_watcher):
+            if running:
+                running.stop()
     return 0
+
+
+def _shadow(settings: Settings, metrics: Metrics) -> tuple[Shadow | None, ModelWatcher | None]:
+    """The shadow model of SHADOW_MODEL_PATH (verified like the primary), and its watcher."""
+    from consumer.config.logs import get_logger
+    from consumer.model.artifact import ModelArtifactError, load_model
+    from consumer.stream.clients import build_producer
+    from consumer.stream.ports import ProducerLike
+    from consumer.stream.reload import ModelWatcher
+    from consumer.stream.shadow import Shadow
+
+    path = settings.shadow_model_path
+    if path is None:
+        return None, None
+    log = get_logger("consumer.run")
+    try:
+        classifier = load_model(
+            path, signing_key=settings.model_signing_key, threads=settings.shadow_model_threads
+        )
+    except ModelArtifactError as exc:
+        raise ModelArtifactError(f"SHADOW_MODEL_PATH: {exc}") from None
+    log.info("shadow model loaded", model=classifier.name, model_version=classifier.version)
+    watcher = None
+    if settings.model_reload_interval_s > 0:
+        watcher = ModelWatcher(
+            path,
+            classifier,
+            settings.model_reload_interval_s,
+            metrics,
+            signing_key=settings.model_signing_key,
+            threads=settings.shadow_model_threads,
+            role="shadow",
+        ).start()
+    shadow = Shadow(
+        settings,
+        classifier,
+        metrics,
+        producer_factory=lambda **cb: cast(ProducerLike, build_producer(settings, **cb)),
+        new_models=watcher.take if watcher else None,
+    )
+    return shadow, watcher
 
 
 def _exit_after_timeout() -> None:

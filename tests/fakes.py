@@ -12,6 +12,7 @@ from confluent_kafka import KafkaError, TopicPartition
 
 from consumer.config.settings import Settings
 from consumer.model.classifier import Classifier, Policy
+from consumer.stream.shadow import Shadow
 from consumer.stream.worker import Worker
 
 
@@ -214,6 +215,8 @@ def make_worker(
     *,
     replacements: Sequence[FakeProducer] = (),
     connect: bool = True,
+    classifier: Classifier | None = None,
+    shadow: Shadow | None = None,
 ) -> tuple[Worker, FakeConsumer, FakeProducer]:
     """A worker on fakes, connected and owning partitions 0..2 of topic `in` (unless
     `connect` is False: then `run()` connects, and the consumer assigns them on its first
@@ -224,7 +227,11 @@ def make_worker(
         batch_max_messages=100, batch_max_wait_ms=1, max_text_chars=50, max_value_bytes=200
     )
     worker = Worker(
-        settings, fake_classifier(), lambda **_: consumer, producers(producer, *replacements)
+        settings,
+        classifier or fake_classifier(),
+        lambda **_: consumer,
+        producers(producer, *replacements),
+        shadow=shadow,
     )
     if connect:
         worker.connect()

@@ -175,6 +175,20 @@ class Settings(BaseSettings):
     #: Threads of a transformer model's onnxruntime session (0: one per core). With several
     #: worker processes on a machine, 1 each keeps them from competing for the cores.
     model_threads: int = Field(0, ge=0, le=256)
+    #: Score drift (docs/operations.md, "Score drift"): the PSI of the verdicts of the last
+    #: DRIFT_WINDOW_S seconds against the model's training baseline, once the window holds
+    #: DRIFT_MIN_VERDICTS verdicts (fewer make the index noise).
+    drift_window_s: float = Field(600.0, ge=1, le=86_400)
+    drift_min_verdicts: int = Field(1000, ge=1, le=100_000_000)
+    #: A second model scoring the same batches (docs/operations.md, "Shadow model"); its
+    #: verdicts, marked `"shadow": true`, go to SHADOW_OUTPUT_TOPIC when that is set.
+    shadow_model_path: Path | None = None
+    shadow_output_topic: str | None = Field(None, min_length=1, max_length=249)
+    #: A shadow batch that takes longer than this is dropped (counted, logged); at most one
+    #: shadow batch runs at a time, and the primary never waits for it.
+    shadow_timeout_s: float = Field(10.0, gt=0, le=3_600)
+    #: The shadow's onnxruntime threads: 1 runs it on its own (lower-priority) thread only.
+    shadow_model_threads: int = Field(1, ge=0, le=256)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 

@@ -26,7 +26,9 @@ __all__ = [
 #: 1.1.0 added the dead-letter stage `produce` (an output the broker rejected for good).
 #: 1.2.0 bounds the input value's size (MAX_VALUE_BYTES): a larger value is dead-lettered at
 #: stage `decode` with the exception class `ValueTooLarge`, before it is parsed.
-CONTRACT_VERSION = "1.2.0"
+#: 1.3.0 adds the verdict's optional `shadow` (true on a shadow model's verdicts, which go to
+#: SHADOW_OUTPUT_TOPIC, never to the verdict topic).
+CONTRACT_VERSION = "1.3.0"
 DLQ_HEADER_PREFIX = "__classifier.errors."
 #: Validation context key: the longest text accepted (MAX_TEXT_CHARS).
 MAX_TEXT_CHARS_CONTEXT = "max_text_chars"
@@ -136,6 +138,11 @@ class Verdict(BaseModel):
     model: ModelRef
     source: SourceRef
     classified_at: datetime = Field(description="When the verdict was made (RFC 3339, UTC).")
+    shadow: bool | None = Field(
+        None,
+        description="True on a shadow model's verdict (SHADOW_OUTPUT_TOPIC); absent on the "
+        "verdicts downstream systems act on.",
+    )
 
 
 def dead_letter_headers_schema() -> dict[str, Any]:

@@ -38,6 +38,7 @@ import sklearn
 from pydantic import SecretStr
 
 from consumer.model.classifier import Classifier, Policy, ProbabilisticModel
+from consumer.quality.drift import ScoreBaseline
 
 __all__ = [
     "CASCADE_FAMILY",
@@ -225,7 +226,19 @@ def load_model(
         policy=Policy.from_manifest(manifest.get("policy")),
         estimator=estimator,
         manifest=manifest,
+        score_baseline=_score_baseline(folder, manifest),
     )
+
+
+def _score_baseline(folder: Path, manifest: dict[str, Any]) -> ScoreBaseline | None:
+    """The manifest's training score distribution (drift is measured against it), if any."""
+    data = manifest.get("score_baseline")
+    if data is None:
+        return None
+    try:
+        return ScoreBaseline.from_manifest(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelArtifactError(f"{folder / MANIFEST_NAME}: score_baseline: {exc}") from None
 
 
 def _load_estimator(folder: Path, manifest: dict[str, Any], threads: int) -> ProbabilisticModel:
@@ -275,6 +288,7 @@ def _load_transformer(folder: Path, manifest: dict[str, Any], threads: int) -> P
                 max_length=int(manifest["max_length"]),
                 calibration=ScoreMap.from_manifest(calibration) if calibration else None,
                 threads=threads,
+                tail_tokens=int(manifest.get("tail_tokens", 0)),
             )
         except ImportError as exc:
             raise ModelArtifactError(f"model {folder}: {exc}") from None

@@ -10,6 +10,8 @@ from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
+from consumer.quality.drift import ScoreBaseline
+
 __all__ = ["Classifier", "Policy", "Prediction", "ProbabilisticModel"]
 
 
@@ -80,6 +82,16 @@ class Classifier:
     policy: Policy
     estimator: ProbabilisticModel
     manifest: dict[str, Any] = field(default_factory=dict)
+    #: The model's score distribution on its out-of-fold training rows (None: not recorded).
+    score_baseline: ScoreBaseline | None = None
+
+    def scores_of(self, predictions: Sequence[Prediction]) -> np.ndarray:
+        """The score drift is measured on: the positive label's probability for a binary
+        model with one, the top label's probability otherwise."""
+        positive = self.policy.positive_label
+        if positive is not None and len(self.labels) == 2:
+            return np.fromiter((p.scores[positive] for p in predictions), np.float64)
+        return np.fromiter((p.score for p in predictions), np.float64)
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         if not texts:

@@ -200,11 +200,15 @@ def rfc3339_now() -> str:
 
 
 def verdict_values(
-    classified: Sequence[tuple[Decoded, Prediction]], model: dict[str, str], classified_at: str
+    classified: Sequence[tuple[Decoded, Prediction]],
+    model: dict[str, str],
+    classified_at: str,
+    extra: dict[str, Any] | None = None,
 ) -> list[VerdictRecord]:
     """(input record, key, value, label) of each verdict: the worker's per-record hot path,
     so a plain tuple per record and one `orjson.dumps` (an `OutRecord` per record cost as
-    much again). The key is the input's key, or its id when it has none."""
+    much again). The key is the input's key, or its id when it has none. `extra` fields
+    (a shadow verdict's `"shadow": true`) are added to every value."""
     dumps = orjson.dumps
     out = []
     for item, prediction in classified:
@@ -224,6 +228,8 @@ def verdict_values(
             },
             "classified_at": classified_at,
         }
+        if extra:
+            value.update(extra)
         out.append(
             (
                 record,

@@ -20,11 +20,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from consumer import __version__
 
-__all__ = ["Metrics", "observe_many"]
+__all__ = ["SCORE_BUCKETS", "Metrics", "observe_many"]
 
 PREFIX = "content_classifier_"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_SIZE_BUCKETS = (1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+#: Scores are probabilities: twenty equal bins.
+SCORE_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+#: Shadow score minus primary score, for the same record and label.
+_DIFFERENCE_BUCKETS = (-0.5, -0.25, -0.1, -0.05, -0.01, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
 def observe_many(histogram: Histogram, values: Sequence[float] | np.ndarray) -> None:
@@ -167,8 +171,72 @@ class Metrics:
             ["stage"],
             registry=r,
         )
+        self._quality_metrics(r)
         self.build = Info(PREFIX + "build", "The worker's build.", registry=r)
         self.build.info({"version": __version__, "python": platform.python_version()})
+
+    def _quality_metrics(self, r: CollectorRegistry) -> None:
+        """Score distribution and drift, the shadow model (docs/operations.md)."""
+        self.score = Histogram(
+            PREFIX + "score",
+            "The positive label's probability (binary models) or the top label's, per verdict.",
+            ["model_version", "action"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.score_psi = Gauge(
+            PREFIX + "score_psi",
+            "Population stability index of the recent window's scores against the model's "
+            "training baseline (NaN until the window holds DRIFT_MIN_VERDICTS verdicts).",
+            ["model_version"],
+            registry=r,
+        )
+        self.window_verdicts = Gauge(
+            PREFIX + "window_verdicts", "Verdicts in the drift window (DRIFT_WINDOW_S).", registry=r
+        )
+        self.window_label_share = Gauge(
+            PREFIX + "window_label_share",
+            "Share of each label among the verdicts of the drift window.",
+            ["label"],
+            registry=r,
+        )
+        self.shadow_agreement = Counter(
+            PREFIX + "shadow_agreement",
+            "Records scored by both models, by the primary's and the shadow's label.",
+            ["primary_label", "shadow_label"],
+            registry=r,
+        )
+        self.shadow_score_difference = Histogram(
+            PREFIX + "shadow_score_difference",
+            "The shadow's score minus the primary's, for the primary's scored label.",
+            buckets=_DIFFERENCE_BUCKETS,
+            registry=r,
+        )
+        self.shadow_duration = Histogram(
+            PREFIX + "shadow_duration_seconds",
+            "Time of the shadow model on one batch.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.shadow_batches = Counter(
+            PREFIX + "shadow_batches",
+            "Batches offered to the shadow model, by result (scored; busy, slow, failed: dropped).",
+            ["result"],
+            registry=r,
+        )
+        self.shadow_verdicts = Counter(
+            PREFIX + "shadow_verdicts",
+            "Shadow verdicts produced to SHADOW_OUTPUT_TOPIC, by delivery result.",
+            ["result"],
+            registry=r,
+        )
+        self.shadow_model = Info(PREFIX + "shadow_model", "The shadow model.", registry=r)
+        self.shadow_reloads = Counter(
+            PREFIX + "shadow_reloads",
+            "New shadow artifacts seen at SHADOW_MODEL_PATH, by result (loaded, refused).",
+            ["result"],
+            registry=r,
+        )
 
     def observe_stages(self, estimator: object) -> None:
         """Count the texts each stage of a cascade decided since the last batch."""

@@ -63,6 +63,8 @@ from consumer.stream.metrics import Metrics, observe_many
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import ConsumerLike, ProducerLike, TopicPartitionKey
 from consumer.stream.rebalance import Rebalance
+from consumer.stream.scores import ScoreMonitor
+from consumer.stream.shadow import Shadow
 
 __all__ = ["BatchResult", "ConsumerLike", "ProducerLike", "Worker"]
 
@@ -98,6 +100,7 @@ class Worker:
         metrics: Metrics | None = None,
         health: Health | None = None,
         new_models: Callable[[], Classifier | None] | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -112,6 +115,8 @@ class Worker:
         self._model_ref = {"name": classifier.name, "version": classifier.version}
         self.totals = BatchResult()
         self.errors = ClientErrors(self.health)
+        self.scores = ScoreMonitor(settings, self.metrics, classifier)
+        self.shadow = shadow
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -166,6 +171,8 @@ class Worker:
         settings = self.settings
         self.connect()
         self.inference.start()
+        if self.shadow is not None:
+            self.shadow.start()
         log.info("worker started", topic=settings.input_topic, group_id=settings.group_id)
         wait_s = settings.batch_max_wait_ms / 1000
         try:
@@ -191,6 +198,8 @@ class Worker:
             # close() leaves the group; the revoke callback it triggers commits again.
             self.consumer.close()
             self.inference.close()
+            if self.shadow is not None:
+                self.shadow.close()
         log.info(
             "worker stopped",
             records=self.totals.records,
@@ -244,6 +253,9 @@ class Worker:
         verdicts = verdict_values(classified, self._model_ref, now)
         labels = Counter([produced[3] for produced in verdicts])
         result.labels.update(labels)
+        self.scores.observe([prediction for _, prediction in classified], labels)
+        if self.shadow is not None:
+            self.shadow.offer(classified)
         for item, exc in poisoned:
             failures.append(Failure(item.record, Stage.CLASSIFY, type(exc).__name__, str(exc)))
         dead_letters = [self._dead_letter(failure, now) for failure in failures]
@@ -287,6 +299,7 @@ class Worker:
     def _turn(self) -> None:
         self.health.last_turn = time.monotonic()
         self.metrics.turned()
+        self.scores.refresh()
         self.metrics.producer_queue_depth.set(len(self.delivery))
 
     def _switch_model(self) -> None:
@@ -297,6 +310,7 @@ class Worker:
         old = self.classifier.version
         self.classifier = new
         self.inference.new_model()
+        self.scores.new_model(new)
         if gc.get_freeze_count():
             # The process keeps its long-lived heap out of full collections (cli): let the
             # old model go, and keep the new one out as well.

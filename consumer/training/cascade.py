@@ -37,6 +37,7 @@ from consumer.model.artifact import (
 )
 from consumer.model.cascade import Cascade, CascadeParams, logit
 from consumer.model.transformer import TransformerTextModel
+from consumer.quality.drift import ScoreBaseline
 from consumer.training.datasets import load_all
 from consumer.training.policy import binary_metrics, choose_policy, cross_fitted, isotonic_map
 from consumer.training.recipes import (
@@ -171,6 +172,9 @@ def build_cascade(
         "stages": stages,
         "routing": params.to_manifest(),
         "metrics": metrics,
+        "score_baseline": ScoreBaseline.from_scores(proba).to_manifest(
+            "quantile bins of cross-fitted validation scores"
+        ),
         **(extra or {}),
     }
     card = _cascade_card(name, version, manifest, policy.threshold)

@@ -27,6 +27,7 @@ from sklearn.preprocessing import FunctionTransformer
 from consumer.model.artifact import save_model
 from consumer.model.classifier import Policy
 from consumer.model.textprep import normalize_batch
+from consumer.quality.drift import ScoreBaseline
 from consumer.training.cards import file_model_card
 from consumer.training.datasets import BENIGN, MALICIOUS
 from consumer.training.recipes import DEFAULT_SEED, TrainingDataError
@@ -109,8 +110,9 @@ def _append(texts: list[str], labels: list[str], row: Any, where: str) -> None:
 
 def _fit_and_measure(
     texts: Sequence[str], labels: Sequence[str], seed: int, positive: str | None
-) -> tuple[Pipeline, dict[str, Any]]:
-    """Measure on a stratified 80/20 split, then refit on everything."""
+) -> tuple[Pipeline, dict[str, Any], ScoreBaseline]:
+    """Measure on a stratified 80/20 split, then refit on everything; the score baseline is
+    the held-out 20 %'s."""
     started = time.monotonic()
     train_x, test_x, train_y, test_y = train_test_split(
         list(texts), list(labels), test_size=0.2, random_state=seed, stratify=list(labels)
@@ -125,9 +127,11 @@ def _fit_and_measure(
             recall=round(float(recall_score(test_y, predicted, pos_label=positive)), 4),
         )
     metrics["random_split"]["accuracy"] = round(float(np.mean(predicted == np.asarray(test_y))), 4)
+    proba = held_out.predict_proba(test_x)
+    scores = proba[:, list(held_out.classes_).index(positive)] if positive else proba.max(axis=1)
     model = build_pipeline(seed).fit(list(texts), list(labels))
     metrics["training_seconds"] = round(time.monotonic() - started, 1)
-    return model, metrics
+    return model, metrics, ScoreBaseline.from_scores(scores)
 
 
 def train_file(path: Path, out: Path, *, name: str, version: str, seed: int = DEFAULT_SEED) -> Path:
@@ -135,7 +139,7 @@ def train_file(path: Path, out: Path, *, name: str, version: str, seed: int = DE
     texts, labels = read_labelled_file(path)
     classes = sorted(set(labels))
     positive = MALICIOUS if classes == [BENIGN, MALICIOUS] else None
-    model, metrics = _fit_and_measure(texts, labels, seed, positive)
+    model, metrics, baseline = _fit_and_measure(texts, labels, seed, positive)
     counts = Counter(labels)
     return save_model(
         out,
@@ -149,6 +153,7 @@ def train_file(path: Path, out: Path, *, name: str, version: str, seed: int = DE
             "training_data": [{"path": path.name, "rows": len(texts)}],
             "label_counts": dict(counts),
             "metrics": metrics,
+            "score_baseline": baseline.to_manifest("quantile bins of the held-out 20 %'s scores"),
         },
         model_card=file_model_card(name, version, metrics, path.name, counts),
     )

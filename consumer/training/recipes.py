@@ -42,6 +42,7 @@ from consumer.model.artifact import save_model
 from consumer.model.classifier import Policy
 from consumer.model.estimators import CalibratedTextModel, ScoreCalibrator
 from consumer.model.textprep import normalize_batch
+from consumer.quality.drift import ScoreBaseline
 from consumer.training.augment import (
     TEMPLATED_SOURCE,
     templated_injections,
@@ -316,6 +317,7 @@ def train_default(
             "label_counts": dict(sorted(Counter(e.label for e in examples).items())),
             "source_counts": source_counts,
             "metrics": metrics,
+            "score_baseline": ScoreBaseline.from_scores(fitted.oof_proba).to_manifest(),
         },
         model_card=default_model_card(
             DEFAULT_MODEL_NAME, version, metrics, used, source_counts, fitted.policy

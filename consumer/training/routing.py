@@ -21,6 +21,7 @@ from sklearn.preprocessing import FunctionTransformer
 from consumer.model.artifact import save_model
 from consumer.model.classifier import Policy
 from consumer.model.textprep import normalize_batch
+from consumer.quality.drift import ScoreBaseline
 from consumer.training.cards import routing_model_card
 from consumer.training.datasets import DataNotFoundError, file_digests, sources
 from consumer.training.policy import expected_calibration_error
@@ -103,6 +104,9 @@ def train_routing(data_root: Path, out: Path, *, version: str, seed: int = DEFAU
             "sources": {"banking77": sources()["banking77"].licence},
             "label_counts": dict(sorted(Counter(train_y).items())),
             "metrics": metrics,
+            "score_baseline": ScoreBaseline.from_scores(proba).to_manifest(
+                "quantile bins of the top label's probability on the official test split"
+            ),
         },
         model_card=routing_model_card(
             ROUTING_MODEL_NAME, version, metrics, len(set(train_y)), len(train_y)

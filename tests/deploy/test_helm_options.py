@@ -60,6 +60,19 @@ def test_the_model_signing_key_is_a_mounted_secret_file(render: Callable[..., Re
     assert default["MAX_VALUE_BYTES"] == "1048576"
 
 
+def test_a_shadow_model_comes_from_the_models_volume(render: Callable[..., Render]) -> None:
+    data = settings(render((CHART / "ci" / "sasl-values.yaml",)))["data"]
+    assert data["SHADOW_MODEL_PATH"] == "/models/malicious-content-cascade"
+    assert data["SHADOW_OUTPUT_TOPIC"] == "content.verdicts.shadow"
+    assert (data["SHADOW_TIMEOUT_S"], data["SHADOW_MODEL_THREADS"]) == ("10", "1")
+    default = settings(render(()))["data"]
+    assert not {k for k in default if k.startswith("SHADOW_")}
+    assert (default["DRIFT_WINDOW_S"], default["DRIFT_MIN_VERDICTS"]) == ("600", "1000")
+    without_volume = render((), ("shadow.subPath=candidate",))
+    assert without_volume.returncode != 0
+    assert "shadow.subPath needs model.volume" in without_volume.stderr
+
+
 def test_tls_material_is_mounted_from_the_secret(render: Callable[..., Render]) -> None:
     rendered = render((CHART / "ci" / "tls-values.yaml",))
     data = settings(rendered)["data"]

@@ -86,6 +86,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* SHADOW_MODEL_PATH: shadow.path, or shadow.subPath below the models volume; empty: none. */}}
+{{- define "content-classifier.shadowModelPath" -}}
+{{- if .Values.shadow.path }}
+{{- .Values.shadow.path }}
+{{- else if and .Values.shadow.subPath .Values.model.volume }}
+{{- printf "%s/%s" (trimSuffix "/" .Values.model.mountPath) .Values.shadow.subPath }}
+{{- else if .Values.shadow.subPath }}
+{{- fail "shadow.subPath needs model.volume (the shadow's folder is read from the models volume)" }}
+{{- end }}
+{{- end }}
+
 {{/* The replica ceiling of whatever sets the replicas. */}}
 {{- define "content-classifier.maxReplicas" -}}
 {{- if .Values.keda.enabled }}
