@@ -37,6 +37,7 @@ COPY consumer/*.py ./consumer/
 COPY consumer/config ./consumer/config
 COPY consumer/contracts ./consumer/contracts
 COPY consumer/model ./consumer/model
+COPY consumer/quality ./consumer/quality
 COPY consumer/stream ./consumer/stream
 COPY consumer/tools ./consumer/tools
 # Dependencies from the lock only, hash-checked and as wheels (PIP_ONLY_BINARY); then the

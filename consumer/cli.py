@@ -32,7 +32,7 @@ EXIT_SHUTDOWN_TIMEOUT = 3
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.config.logs import configure_logging, get_logger
-    from consumer.config.settings import load_settings
+    from consumer.config.settings import SettingsError, load_settings
     from consumer.model.artifact import load_model
     from consumer.stream.clients import build_consumer, build_producer
     from consumer.stream.collector import settle_collector
@@ -70,6 +70,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
             threads=settings.model_threads,
         ).start()
     shadow, shadow_watcher = _shadow(settings, metrics)
+    policies = None
+    if settings.policy_file is not None:
+        from consumer.model.policies import PolicyFileError
+        from consumer.stream.policies import SourcePolicies
+
+        try:
+            policies = SourcePolicies(
+                settings.policy_file,
+                metrics,
+                metadata_key=settings.policy_metadata_key,
+                interval_s=settings.model_reload_interval_s or float("inf"),
+            )
+        except PolicyFileError as exc:
+            raise SettingsError(f"POLICY_FILE: {exc}") from None
     worker = Worker(
         settings,
         classifier,
@@ -81,6 +95,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         health=health,
         new_models=watcher.take if watcher else None,
         shadow=shadow,
+        policies=policies,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

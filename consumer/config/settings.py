@@ -189,6 +189,11 @@ class Settings(BaseSettings):
     shadow_timeout_s: float = Field(10.0, gt=0, le=3_600)
     #: The shadow's onnxruntime threads: 1 runs it on its own (lower-priority) thread only.
     shadow_model_threads: int = Field(1, ge=0, le=256)
+    #: Thresholds per source (docs/operations.md, "Policies per source"): a TOML file,
+    #: validated at start-up and reloaded like the model; the input's `source` picks the
+    #: policy, or the metadata value at POLICY_METADATA_KEY when that is set.
+    policy_file: Path | None = None
+    policy_metadata_key: str | None = Field(None, min_length=1, max_length=256)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 

@@ -26,7 +26,8 @@ __all__ = [
 #: 1.1.0 added the dead-letter stage `produce` (an output the broker rejected for good).
 #: 1.2.0 bounds the input value's size (MAX_VALUE_BYTES): a larger value is dead-lettered at
 #: stage `decode` with the exception class `ValueTooLarge`, before it is parsed.
-#: 1.3.0 adds the verdict's optional `shadow` (true on a shadow model's verdicts, which go to
+#: 1.3.0 adds the verdict's `policy` (which policy set label and action: `model`, or a name
+#: from POLICY_FILE) and its optional `shadow` (true on a shadow model's verdicts, which go to
 #: SHADOW_OUTPUT_TOPIC, never to the verdict topic).
 CONTRACT_VERSION = "1.3.0"
 DLQ_HEADER_PREFIX = "__classifier.errors."
@@ -138,6 +139,11 @@ class Verdict(BaseModel):
     model: ModelRef
     source: SourceRef
     classified_at: datetime = Field(description="When the verdict was made (RFC 3339, UTC).")
+    policy: str | None = Field(
+        None,
+        description="The policy that set label and action: `model` (the model's own), "
+        "`default` or a source value of the worker's POLICY_FILE.",
+    )
     shadow: bool | None = Field(
         None,
         description="True on a shadow model's verdict (SHADOW_OUTPUT_TOPIC); absent on the "

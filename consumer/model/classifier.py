@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import repeat
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -64,12 +65,14 @@ def _optional_float(value: Any) -> float | None:
 
 class Prediction(NamedTuple):
     """One record's result (a named tuple: built for every record the worker serves, and a
-    frozen dataclass costs several times more to build)."""
+    frozen dataclass costs several times more to build). `policy` names the policy that set
+    label and action: the model's own, or one of a policy file's (`consumer.model.policies`)."""
 
     label: str
     score: float
     scores: dict[str, float]
     action: str | None
+    policy: str = "model"
 
 
 @dataclass(slots=True)
@@ -111,18 +114,43 @@ class Classifier:
         policy = self.policy
         rows = proba.tolist()
         if policy.positive_label is not None and len(labels) == 2:
-            return self._binary(proba, rows, labels.index(policy.positive_label))
+            return self._binary(proba, rows, labels.index(policy.positive_label), policy)
         return _predictions(
             [labels[b] for b in proba.argmax(axis=1).tolist()],
             proba.max(axis=1).tolist(),
             [dict(zip(labels, row, strict=True)) for row in rows],
             [None] * len(rows),
+            "model",
         )
 
-    def _binary(self, proba: Any, rows: list[list[float]], positive: int) -> list[Prediction]:
-        """The policy of a binary model, vectorised over the batch (the per-record part is
-        only building the results: this runs for every record the worker serves)."""
-        policy, labels = self.policy, self.labels
+    @property
+    def binary(self) -> bool:
+        """A binary model with a positive label: the kind thresholds apply to."""
+        return self.policy.positive_label is not None and len(self.labels) == 2
+
+    def redecide(
+        self, predictions: Sequence[Prediction], policy: Policy, name: str
+    ) -> list[Prediction]:
+        """The same scores decided by another policy (of a binary model), named `name`."""
+        if not predictions:
+            return []
+        positive = self.policy.positive_label
+        if positive is None or len(self.labels) != 2:
+            raise ValueError(f"model {self.name} has no positive label: thresholds do not apply")
+        rows = [[p.scores[label] for label in self.labels] for p in predictions]
+        return self._binary(np.asarray(rows), rows, self.labels.index(positive), policy, name)
+
+    def _binary(
+        self,
+        proba: Any,
+        rows: list[list[float]],
+        positive: int,
+        policy: Policy,
+        name: str = "model",
+    ) -> list[Prediction]:
+        """A binary model's policy, vectorised over the batch (the per-record part is only
+        building the results: this runs for every record the worker serves)."""
+        labels = self.labels
         first, second = labels
         scores = [{first: a, second: b} for a, b in rows]
         p = proba[:, positive]
@@ -138,6 +166,7 @@ class Classifier:
             np.where(is_positive, p, proba[:, 1 - positive]).tolist(),
             scores,
             [actions[a] for a in action.tolist()],
+            name,
         )
 
 
@@ -147,7 +176,12 @@ _new_prediction = partial(tuple.__new__, Prediction)
 
 
 def _predictions(
-    labels: list[str], score: list[float], scores: list[dict[str, float]], action: list[Any]
+    labels: list[str],
+    score: list[float],
+    scores: list[dict[str, float]],
+    action: list[Any],
+    policy: str,
 ) -> list[Prediction]:
     """One `Prediction` per record from the batch's columns."""
-    return list(map(_new_prediction, zip(labels, score, scores, action, strict=True)))
+    named = repeat(policy, len(labels))
+    return list(map(_new_prediction, zip(labels, score, scores, action, named, strict=True)))

@@ -77,6 +77,9 @@ class Decoded:
     record: KafkaRecord
     text: str
     id: str
+    #: The message's `source` and `metadata` (what a policy per source is chosen by).
+    source: str | None = None
+    metadata: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -185,14 +188,26 @@ def decode(
         accepted = _accept_fast(payload, max_text_chars)
         if accepted is not None:
             text, ident = accepted
-            return Decoded(record, text, ident if ident is not None else record_id(record))
+            return Decoded(
+                record,
+                text,
+                ident if ident is not None else record_id(record),
+                payload.get("source"),
+                payload.get("metadata"),
+            )
     try:
         message = ContentMessage.model_validate(
             payload, context={MAX_TEXT_CHARS_CONTEXT: max_text_chars}
         )
     except ValidationError as exc:
         return Failure(record, Stage.VALIDATE, "ValidationError", _describe(exc))
-    return Decoded(record, message.text, message.id or record_id(record))
+    return Decoded(
+        record,
+        message.text,
+        message.id or record_id(record),
+        message.source,
+        dict(message.metadata) if message.metadata is not None else None,
+    )
 
 
 def rfc3339_now() -> str:
@@ -227,6 +242,7 @@ def verdict_values(
                 "offset": record.offset(),
             },
             "classified_at": classified_at,
+            "policy": prediction.policy,
         }
         if extra:
             value.update(extra)

@@ -231,6 +231,18 @@ class Metrics:
             registry=r,
         )
         self.shadow_model = Info(PREFIX + "shadow_model", "The shadow model.", registry=r)
+        self.policy_verdicts = Counter(
+            PREFIX + "policy_verdicts",
+            "Verdicts by the policy that decided them (POLICY_FILE) and its action.",
+            ["policy", "action"],
+            registry=r,
+        )
+        self.policy_reloads = Counter(
+            PREFIX + "policy_reloads",
+            "Changed policy files seen at POLICY_FILE, by result (loaded, refused).",
+            ["result"],
+            registry=r,
+        )
         self.shadow_reloads = Counter(
             PREFIX + "shadow_reloads",
             "New shadow artifacts seen at SHADOW_MODEL_PATH, by result (loaded, refused).",

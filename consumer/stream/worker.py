@@ -61,6 +61,7 @@ from consumer.stream.inference import Inference
 from consumer.stream.keepalive import KeepAlive
 from consumer.stream.metrics import Metrics, observe_many
 from consumer.stream.offsets import Offsets
+from consumer.stream.policies import SourcePolicies
 from consumer.stream.ports import ConsumerLike, ProducerLike, TopicPartitionKey
 from consumer.stream.rebalance import Rebalance
 from consumer.stream.scores import ScoreMonitor
@@ -101,6 +102,7 @@ class Worker:
         health: Health | None = None,
         new_models: Callable[[], Classifier | None] | None = None,
         shadow: Shadow | None = None,
+        policies: SourcePolicies | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -117,6 +119,7 @@ class Worker:
         self.errors = ClientErrors(self.health)
         self.scores = ScoreMonitor(settings, self.metrics, classifier)
         self.shadow = shadow
+        self.policies = policies
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -249,6 +252,8 @@ class Worker:
             else:
                 failures.append(item)  # type: ignore[arg-type]
         classified, poisoned = self.inference.classify(self.classifier.classify, good)
+        if self.policies is not None:
+            classified = self.policies.apply(self.classifier, classified)
         self.metrics.observe_stages(self.classifier.estimator)
         verdicts = verdict_values(classified, self._model_ref, now)
         labels = Counter([produced[3] for produced in verdicts])
@@ -300,6 +305,8 @@ class Worker:
         self.health.last_turn = time.monotonic()
         self.metrics.turned()
         self.scores.refresh()
+        if self.policies is not None:
+            self.policies.reload_if_changed()
         self.metrics.producer_queue_depth.set(len(self.delivery))
 
     def _switch_model(self) -> None:

@@ -223,3 +223,30 @@ def test_network_policy_limits_traffic_to_metrics_dns_and_kafka(
     assert ingress["from"]
     ports = [p["port"] for rule in policy["egress"] for p in rule["ports"]]
     assert ports == [53, 53, 9092, 9093]
+
+
+def test_the_policy_file_is_a_mounted_configmap_the_worker_accepts(
+    render: Callable[..., Render], tmp_path: Path
+) -> None:
+    from consumer.model.policies import load_policies
+
+    rendered = render((CHART / "ci" / "hpa-values.yaml",))
+    data = settings(rendered)["data"]
+    assert data["POLICY_METADATA_KEY"] == "tenant"
+    [policies] = [
+        c for c in rendered.of_kind("ConfigMap") if c["metadata"]["name"].endswith("-policies")
+    ]
+    deployment = rendered.one("Deployment")
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
+    assert volumes["policies"]["configMap"]["name"] == policies["metadata"]["name"]
+    assert "subPath" not in mounts["policies"]  # a subPath mount would never see an update
+    assert data["POLICY_FILE"] == mounts["policies"]["mountPath"] + "/policies.toml"
+    written = tmp_path / "policies.toml"
+    written.write_text(policies["data"]["policies.toml"])
+    assert load_policies(written).by_value["kids-chat"]["block_threshold"] == 0.5
+    default = render(())
+    assert "POLICY_FILE" not in settings(default)["data"]
+    assert not [
+        c for c in default.of_kind("ConfigMap") if c["metadata"]["name"].endswith("-policies")
+    ]

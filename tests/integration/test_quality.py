@@ -113,3 +113,71 @@ def test_a_shadow_model_that_fails_verification_stops_start_up_naming_the_variab
     code = worker.wait(timeout_s=60)
     assert code == 2
     assert "SHADOW_MODEL_PATH" in worker.log() and "sha256" in worker.log()
+
+
+POLICIES = """\
+[sources.strict]
+threshold = 0.0
+block_threshold = 0.0
+
+[sources.lenient]
+threshold = 1.0
+block_threshold = 1.0
+"""
+
+
+def test_policies_per_source_decide_verdicts_and_reload_between_batches(
+    bootstrap: str,
+    topics: Callable[..., Topics],
+    worker_env: Callable[..., dict[str, str]],
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    policy_file = tmp_path / "policies.toml"
+    policy_file.write_text(POLICIES)
+    t = topics(partitions=2)
+    worker = start_worker(
+        worker_env(t, POLICY_FILE=str(policy_file), MODEL_RELOAD_INTERVAL_S="0.2")
+    )
+    rows = labelled_texts(90, seed=41)
+    sources = ["strict", "lenient", "other"]
+    records = [
+        (None, orjson.dumps({"id": f"m{i}", "text": text, "source": sources[i % 3]}), None)
+        for i, (text, _) in enumerate(rows)
+    ]
+    produce(bootstrap, t.input, records)
+    out = read_topic(bootstrap, t.output, t.partitions, expect=len(records))
+    by_source: dict[str, set[tuple[str | None, str | None]]] = {s: set() for s in sources}
+    for o in out:
+        verdict = Verdict.model_validate_json(o.value or b"")
+        by_source[sources[int(verdict.id[1:]) % 3]].add((verdict.policy, verdict.action))
+    assert by_source["strict"] == {("strict", "block")}
+    assert by_source["lenient"] == {("lenient", "allow")}
+    assert {policy for policy, _ in by_source["other"]} == {"model"}
+    # A bad edit is refused (the old policies serve); a good one is taken between batches.
+    policy_file.write_text(POLICIES.replace("threshold = 1.0", "threshold = 2.0", 1))
+    worker.wait_for_log("policy file refused")
+    policy_file.write_text(POLICIES.replace("[sources.lenient]", "[sources.other]"))
+    worker.wait_for_log("policies reloaded")
+    more = [
+        (None, orjson.dumps({"id": f"n{i}", "text": text, "source": "other"}), None)
+        for i, (text, _) in enumerate(rows[:10])
+    ]
+    produce(bootstrap, t.input, more)
+    out = read_topic(bootstrap, t.output, t.partitions, expect=len(records) + len(more))
+    later = [Verdict.model_validate_json(o.value or b"") for o in out]
+    assert {(v.policy, v.action) for v in later if v.id.startswith("n")} == {("other", "allow")}
+    assert worker.terminate()[0] == 0
+
+
+def test_an_invalid_policy_file_stops_start_up_naming_the_line(
+    worker_env: Callable[..., dict[str, str]],
+    topics: Callable[..., Topics],
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    tmp_path: Path,
+) -> None:
+    policy_file = tmp_path / "policies.toml"
+    policy_file.write_text(POLICIES.replace("block_threshold = 0.0", "block_threshold = -1"))
+    worker = start_worker(worker_env(topics(partitions=1), POLICY_FILE=str(policy_file)))
+    assert worker.wait(timeout_s=60) == 2
+    assert f"POLICY_FILE: {policy_file}:3: [sources.strict] block_threshold = -1" in worker.log()

@@ -86,6 +86,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* Where the policy file's ConfigMap is mounted. */}}
+{{- define "content-classifier.policyDir" -}}
+/etc/content-classifier/policies
+{{- end }}
+
 {{/* SHADOW_MODEL_PATH: shadow.path, or shadow.subPath below the models volume; empty: none. */}}
 {{- define "content-classifier.shadowModelPath" -}}
 {{- if .Values.shadow.path }}

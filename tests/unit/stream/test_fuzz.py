@@ -159,6 +159,7 @@ def test_verdict_values_hold_the_fields_and_the_contract(
         "model": model,
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "classified_at": at,
+        "policy": "model",
     }
     assert orjson.loads(value) == expected
     assert (source, key, produced_label) == (record, ident.encode(), label)

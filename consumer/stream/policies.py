@@ -1,0 +1,117 @@
+"""Policies per source in the loop: each verdict's label and action are decided by the policy
+its input's `source` (or POLICY_METADATA_KEY's metadata value) selects in POLICY_FILE.
+
+The file is read and validated at start-up (a bad one stops the worker, naming the line) and
+looked at again every MODEL_RELOAD_INTERVAL_S between batches: a changed file that validates
+replaces the policies from the next batch; one that does not is refused with a log line and
+`content_classifier_policy_reloads_total{result="refused"}`, and the previous policies keep
+serving. Only binary models with a positive label have thresholds to set: with any other
+model the policies are left unused (and a warning logged once per model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from consumer.config.logs import get_logger
+from consumer.model.classifier import Classifier, Prediction
+from consumer.model.policies import MODEL_POLICY, PolicyFileError, PolicySet, load_policies
+from consumer.stream.codec import Decoded
+from consumer.stream.metrics import Metrics
+
+__all__ = ["SourcePolicies"]
+
+log = get_logger(__name__)
+
+
+def _fingerprint(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+
+
+class SourcePolicies:
+    """The current policy set, which input field selects from it, and its reloading."""
+
+    def __init__(
+        self,
+        path: Path,
+        metrics: Metrics,
+        *,
+        metadata_key: str | None = None,
+        interval_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = path
+        self.metadata_key = metadata_key
+        self._metrics = metrics
+        self._interval_s = interval_s
+        self._clock = clock
+        self._seen = _fingerprint(path)
+        self.current: PolicySet = load_policies(path)
+        self._checked = clock()
+        self._warned_version: str | None = None
+        log.info("policies loaded", policy_file=str(path), policies=self.current.names())
+
+    def value_of(self, item: Decoded) -> str | None:
+        if self.metadata_key is None:
+            return item.source
+        return (item.metadata or {}).get(self.metadata_key)
+
+    def apply(
+        self, classifier: Classifier, classified: list[tuple[Decoded, Prediction]]
+    ) -> list[tuple[Decoded, Prediction]]:
+        """Each record decided by its source's policy (in place: the list is returned)."""
+        if not classified:
+            return classified
+        if not classifier.binary:
+            if self._warned_version != classifier.version:
+                self._warned_version = classifier.version
+                log.warning(
+                    "the model has no positive label: POLICY_FILE's thresholds do not apply",
+                    model=classifier.name,
+                    model_version=classifier.version,
+                )
+            return classified
+        policies = self.current
+        groups: dict[str, list[int]] = {}
+        choose, value_of = policies.choose, self.value_of
+        for index, (item, _) in enumerate(classified):
+            groups.setdefault(choose(value_of(item)), []).append(index)
+        for name, indexes in groups.items():
+            if name == MODEL_POLICY:
+                continue
+            policy = policies.resolve(name, classifier.policy)
+            decided = classifier.redecide([classified[i][1] for i in indexes], policy, name)
+            for index, prediction in zip(indexes, decided, strict=True):
+                classified[index] = (classified[index][0], prediction)
+        counts = Counter((p.policy, p.action or "none") for _, p in classified)
+        for (name, action), n in counts.items():
+            self._metrics.policy_verdicts.labels(name, action).inc(n)
+        return classified
+
+    def reload_if_changed(self) -> bool:
+        """Between batches, every interval: take a changed file if it validates."""
+        now = self._clock()
+        if now - self._checked < self._interval_s:
+            return False
+        self._checked = now
+        seen = _fingerprint(self.path)
+        if seen == self._seen:
+            return False
+        self._seen = seen
+        try:
+            policies = load_policies(self.path)
+        except PolicyFileError as exc:
+            self._metrics.policy_reloads.labels("refused").inc()
+            log.error("policy file refused; the previous policies keep serving", error=str(exc))
+            return False
+        self.current = policies
+        self._metrics.policy_reloads.labels("loaded").inc()
+        log.info("policies reloaded", policy_file=str(self.path), policies=policies.names())
+        return True
