@@ -334,6 +334,51 @@ def _cmd_replay_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_feedback(args: argparse.Namespace) -> int:
+    from consumer.config.logs import configure_logging
+    from consumer.config.settings import load_settings
+    from consumer.stream.health import Health, HealthServer
+    from consumer.tools.feedback import FeedbackMetrics, run_feedback
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    metrics, health = FeedbackMetrics(), Health()
+    server = HealthServer(health, metrics, settings.metrics_port).start()
+    try:
+        joiner = run_feedback(settings, stop, metrics, health)
+    finally:
+        server.stop()
+    rejected = ", ".join(f"{k}={v}" for k, v in sorted(joiner.rejected.items())) or "none"
+    print(f"feedback: {joiner.counted} decisions counted (rejected: {rejected})")
+    return 0
+
+
+def _cmd_export_feedback(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from consumer.config.settings import load_settings
+    from consumer.tools.export_feedback import export_feedback
+
+    settings = load_settings()
+    since = None
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise ValueError(f"--since {args.since!r} is not an RFC 3339 time") from None
+    result = export_feedback(settings, Path(args.out), since=since, timeout_s=args.timeout_s)
+    labels = ", ".join(f"{k}={v}" for k, v in sorted(result.labels.items())) or "none"
+    skipped = ", ".join(f"{k}={v}" for k, v in sorted(result.skipped.items())) or "none"
+    print(
+        f"export-feedback: {result.read} feedback records read, {result.written} rows written "
+        f"to {args.out} (labels: {labels}; skipped: {skipped})"
+    )
+    return 0
+
+
 def _cmd_broker(args: argparse.Namespace) -> int:
     from consumer.devkit.broker import EmbeddedBroker, create_topics
 
@@ -389,11 +434,14 @@ _REFUSALS = (
     ("consumer.devkit.broker", "BrokerError"),
     ("consumer.tools.produce", "ProduceError"),
     ("consumer.tools.replay", "ReplayError"),
+    ("consumer.tools.feedback", "FeedbackError"),
 )
 
 #: The handler of each command of `cli_args.build_parser()`.
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _cmd_run,
+    "feedback": _cmd_feedback,
+    "export-feedback": _cmd_export_feedback,
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "classify": _cmd_classify,
@@ -427,7 +475,8 @@ def _refusal(command: str, exc: Exception) -> str | None:
     for module, name in _REFUSALS:
         refusals += _loaded(module, name)
     if isinstance(exc, refusals) or (
-        isinstance(exc, ValueError) and command in {"train", "evaluate", "classify", "replay-dlq"}
+        isinstance(exc, ValueError)
+        and command in {"train", "evaluate", "classify", "replay-dlq", "export-feedback"}
     ):
         return str(exc)
     return None

@@ -154,6 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--idle-s", type=float, default=5.0, help="stop when no dead letter came for this long"
     )
 
+    sub.add_parser(
+        "feedback",
+        help="match moderators' decisions (FEEDBACK_TOPIC) to verdicts and count them "
+        "(a consumer group of its own; metrics on METRICS_PORT)",
+    )
+    export = sub.add_parser(
+        "export-feedback",
+        help="moderators' decisions as labelled JSONL for train --data, texts read from the "
+        "input topic",
+    )
+    export.add_argument("--out", required=True, help="the JSONL file to write")
+    export.add_argument(
+        "--since", help="only feedback from this time on (RFC 3339, e.g. 2026-12-01T00:00:00Z)"
+    )
+    export.add_argument(
+        "--timeout-s", type=float, default=60.0, help="give up reading a topic after this long"
+    )
+
     demo = sub.add_parser("demo", help="the whole job on the embedded broker, with a summary")
     demo.add_argument("--messages", type=int, default=50_000)
     demo.add_argument("--workers", type=int, default=2)

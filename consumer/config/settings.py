@@ -194,6 +194,12 @@ class Settings(BaseSettings):
     #: policy, or the metadata value at POLICY_METADATA_KEY when that is set.
     policy_file: Path | None = None
     policy_metadata_key: str | None = Field(None, min_length=1, max_length=256)
+    #: Moderators' decisions (docs/operations.md, "Moderator feedback"), read by the
+    #: `content-classifier feedback` consumer group, which matches them to the verdicts of
+    #: the last FEEDBACK_WINDOW_S seconds (at most FEEDBACK_MAX_VERDICTS of them).
+    feedback_topic: str | None = Field(None, min_length=1, max_length=249)
+    feedback_window_s: float = Field(86_400.0, gt=0, le=30 * 86_400)
+    feedback_max_verdicts: int = Field(1_000_000, ge=1, le=100_000_000)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 

@@ -17,6 +17,7 @@ __all__ = [
     "DLQ_HEADER_PREFIX",
     "ContentMessage",
     "DeadLetterHeader",
+    "Feedback",
     "ModelRef",
     "SourceRef",
     "Stage",
@@ -148,6 +149,30 @@ class Verdict(BaseModel):
         None,
         description="True on a shadow model's verdict (SHADOW_OUTPUT_TOPIC); absent on the "
         "verdicts downstream systems act on.",
+    )
+
+
+class Feedback(BaseModel):
+    """A moderator's decision on a verdict, the value of a FEEDBACK_TOPIC record (UTF-8 JSON)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        title="Feedback",
+        json_schema_extra={"$comment": f"content-classifier contract {CONTRACT_VERSION}"},
+    )
+
+    id: StrictStr = Field(
+        min_length=1, max_length=512, description="The `id` of the verdict the decision is on."
+    )
+    label: StrictStr = Field(
+        min_length=1, description="The label the moderator decided: one of the verdict's labels."
+    )
+    decided_at: datetime | None = Field(None, description="When it was decided (RFC 3339).")
+    source: SourceRef | None = Field(
+        None,
+        description="The input record the verdict is of (the verdict's `source`): lets "
+        "`export-feedback` read the text without looking the verdict up.",
     )
 
 

@@ -7,7 +7,12 @@ from typing import Any
 
 import orjson
 
-from consumer.contracts.messages import ContentMessage, Verdict, dead_letter_headers_schema
+from consumer.contracts.messages import (
+    ContentMessage,
+    Feedback,
+    Verdict,
+    dead_letter_headers_schema,
+)
 
 __all__ = ["SCHEMA_DIR", "default_schema_dir", "render_schemas", "write_schemas"]
 
@@ -32,6 +37,7 @@ def render_schemas() -> dict[str, bytes]:
         "content-message.schema.json": _with_draft(ContentMessage.model_json_schema()),
         "verdict.schema.json": _with_draft(Verdict.model_json_schema(mode="serialization")),
         "dead-letter-headers.schema.json": dead_letter_headers_schema(),
+        "feedback.schema.json": _with_draft(Feedback.model_json_schema()),
     }
     return {
         name: orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"

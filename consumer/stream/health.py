@@ -7,13 +7,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from consumer.config.logs import get_logger
-from consumer.stream.metrics import Metrics
 
 __all__ = ["Health", "HealthServer"]
 
@@ -50,10 +49,17 @@ class Health:
         return all(checks.values()), {**checks, **details}
 
 
+class HasRegistry(Protocol):
+    """What the server exposes: a prometheus_client registry (a worker's `Metrics`, or the
+    feedback consumer's)."""
+
+    registry: CollectorRegistry
+
+
 class HealthServer:
     """A small threaded HTTP server; port 0 picks a free port (several workers, one host)."""
 
-    def __init__(self, health: Health, metrics: Metrics, port: int, host: str = "0.0.0.0"):  # noqa: S104 - probes and scrapes come from outside the pod
+    def __init__(self, health: Health, metrics: HasRegistry, port: int, host: str = "0.0.0.0"):  # noqa: S104 - probes and scrapes come from outside the pod
         self.health = health
         self.metrics = metrics
         self._server = ThreadingHTTPServer((host, port), self._handler())

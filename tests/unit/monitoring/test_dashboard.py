@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from consumer.stream.metrics import Metrics
+from consumer.tools.feedback import FeedbackMetrics
 from tests.paths import REPO_ROOT
 
 REPO = REPO_ROOT
@@ -39,9 +40,11 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def exported_names() -> set[str]:
-    """Every sample name the worker's registry can expose (labelled children or not)."""
+    """Every sample name the worker's registry, or the feedback consumer's, can expose
+    (labelled children or not)."""
     names: set[str] = set()
-    for family in Metrics().registry.collect():
+    families = [*Metrics().registry.collect(), *FeedbackMetrics().registry.collect()]
+    for family in families:
         suffixes = {
             "counter": ("_total",),
             "histogram": ("_bucket", "_sum", "_count"),
@@ -101,7 +104,9 @@ def test_dashboard_covers_what_operators_watch(dashboard: dict[str, Any]) -> Non
     assert "histogram_quantile(0.99" in exprs
 
 
-def test_every_metric_named_is_exported_by_the_worker(dashboard: dict[str, Any]) -> None:
+def test_every_metric_named_is_exported_by_a_worker_or_the_feedback_consumer(
+    dashboard: dict[str, Any],
+) -> None:
     exported = exported_names()
     exprs = [t["expr"] for p in panels(dashboard) for t in p["targets"]]
     exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
