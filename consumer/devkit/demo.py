@@ -5,10 +5,19 @@ of workers as separate processes (`content-classifier run`, exactly as in produc
 streams a labelled sample of real texts (plus a few malformed records) through them, and
 prints a summary: messages in, verdicts by label, dead letters, throughput, and accuracy
 against the sample's labels.
+
+It also shows the quality loop: the workers run the cascade as a shadow model (when the
+transformer runtime is installed), the demo plays a moderation team that decides every
+`review` verdict (and one in fifty of the others) with the sample's label on the feedback
+topic, and the `feedback` consumer counts those decisions. The report gives the shadow's
+agreement, the live precision and recall, and the score distribution against the model's
+training baseline as a chart.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import logging
 import os
 import random
@@ -20,14 +29,26 @@ from pathlib import Path
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from consumer.config.paths import default_model_path, shipped_models_dir
 from consumer.devkit.broker import EmbeddedBroker, create_topics
 from consumer.devkit.harness import WorkerProcess, stop_all, worker_environment
 from consumer.devkit.monitor import LiveMonitor, Sample, write_report
+from consumer.devkit.quality_report import (
+    QualityFigures,
+    quality_lines,
+    read_quality,
+    score_chart,
+    scrape_text,
+)
+from consumer.model.artifact import load_model
 from consumer.tools.produce import produce_records
 
 __all__ = ["DemoSample", "load_sample", "run_demo"]
 
 INPUT_TOPIC, OUTPUT_TOPIC, DLQ_TOPIC = "content.raw", "content.verdicts", "content.dlq"
+FEEDBACK_TOPIC, SHADOW_TOPIC = "content.feedback", "content.verdicts.shadow"
+#: Besides every `review` verdict, one verdict in this many is audited by the moderators.
+AUDIT_EVERY = 50
 PARTITIONS = 4
 OUTPUT_DIR = Path("demo-output")
 #: The embedded broker closes idle connections; librdkafka reports each at info level.
@@ -117,9 +138,18 @@ class Tally:
     scored: int = 0
     first_at: float | None = None
     last_at: float | None = None
+    decisions: int = 0  # feedback records the moderators sent
 
 
-def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_s: float) -> Tally:
+def _read_outputs(
+    bootstrap: str,
+    expected: dict[str, str],
+    total: int,
+    timeout_s: float,
+    moderators: Producer | None = None,
+) -> Tally:
+    """Read verdicts and dead letters until `total` came; the moderators (when given) decide
+    every `review` verdict and audit one in AUDIT_EVERY of the others."""
     reader = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -155,24 +185,52 @@ def _read_outputs(bootstrap: str, expected: dict[str, str], total: int, timeout_
                 if truth is not None:
                     tally.scored += 1
                     tally.correct += truth == verdict["label"]
+                    if moderators is not None and (
+                        verdict.get("action") == "review" or tally.verdicts % AUDIT_EVERY == 0
+                    ):
+                        decision = {
+                            "id": verdict["id"],
+                            "label": truth,
+                            "source": verdict["source"],
+                        }
+                        moderators.produce(
+                            FEEDBACK_TOPIC, orjson.dumps(decision), verdict["id"].encode()
+                        )
+                        tally.decisions += 1
     finally:
         reader.close()
     return tally
 
 
-def _start_workers(count: int, bootstrap: str, logs: Path) -> list[WorkerProcess]:
-    env = worker_environment(
+def shadow_model() -> Path | None:
+    """The cascade (in the checkout), when the transformer runtime is installed."""
+    folder = shipped_models_dir() / "malicious-content-cascade"
+    if not (folder / "manifest.json").is_file() or importlib.util.find_spec("onnxruntime") is None:
+        return None
+    return folder
+
+
+def _environment(bootstrap: str, shadow: Path | None) -> dict[str, str]:
+    settings = {
+        "INPUT_TOPIC": INPUT_TOPIC,
+        "OUTPUT_TOPIC": OUTPUT_TOPIC,
+        "DLQ_TOPIC": DLQ_TOPIC,
+        "FEEDBACK_TOPIC": FEEDBACK_TOPIC,
+        "METRICS_PORT": "0",
+        "DRIFT_MIN_VERDICTS": "500",
+    }
+    if shadow is not None:
+        settings.update(SHADOW_MODEL_PATH=str(shadow), SHADOW_OUTPUT_TOPIC=SHADOW_TOPIC)
+    return worker_environment(
         bootstrap,
-        {
-            "INPUT_TOPIC": INPUT_TOPIC,
-            "OUTPUT_TOPIC": OUTPUT_TOPIC,
-            "DLQ_TOPIC": DLQ_TOPIC,
-            "METRICS_PORT": "0",
-        },
+        settings,
         # Lag for the live progress line comes from librdkafka's statistics.
         kafka={"statistics.interval.ms": "500"},
         base=os.environ,
     )
+
+
+def _start_workers(count: int, env: dict[str, str], logs: Path) -> list[WorkerProcess]:
     return [
         WorkerProcess(env, logs / f"worker-{number}.log", append=False).start()
         for number in range(count)
@@ -188,12 +246,34 @@ def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
         bootstrap = broker.bootstrap_servers
         print(f"broker: {bootstrap} (Tansu, memory only)")
         create_topics(
-            bootstrap, [(INPUT_TOPIC, PARTITIONS), (OUTPUT_TOPIC, PARTITIONS), (DLQ_TOPIC, 1)]
+            bootstrap,
+            [
+                (INPUT_TOPIC, PARTITIONS),
+                (OUTPUT_TOPIC, PARTITIONS),
+                (DLQ_TOPIC, 1),
+                (FEEDBACK_TOPIC, 2),
+                (SHADOW_TOPIC, PARTITIONS),
+            ],
         )
-        procs = _start_workers(workers, bootstrap, OUTPUT_DIR)
+        shadow = shadow_model()
+        env = _environment(bootstrap, shadow)
+        procs = _start_workers(workers, env, OUTPUT_DIR)
         print(f"workers: {workers} processes in group content-classifier (logs in {OUTPUT_DIR}/)")
+        print(
+            f"shadow model: {shadow}"
+            if shadow
+            else "shadow model: none (install the transformer extra to run the cascade as a shadow)"
+        )
+        feedback = WorkerProcess(
+            env, OUTPUT_DIR / "feedback.log", ("-m", "consumer", "feedback"), append=False
+        ).start()
+        print(
+            f"feedback: moderators decide review verdicts on {FEEDBACK_TOPIC}; "
+            f"`content-classifier feedback` counts them"
+        )
         monitor = LiveMonitor(procs, len(sample.records)).start()
         samples: list[Sample] = []
+        quality = None
         try:
             producer = Producer(
                 {"bootstrap.servers": bootstrap, "linger.ms": 20, "logger": _QUIET_KAFKA_LOG}
@@ -202,16 +282,70 @@ def run_demo(messages: int = 20_000, workers: int = 2, seed: int = 7) -> int:
             sent = produce_records(
                 producer, INPUT_TOPIC, iter(sample.records), total=len(sample.records)
             )
-            tally = _read_outputs(bootstrap, sample.expected, sent, timeout_s=300)
+            tally = _read_outputs(
+                bootstrap, sample.expected, sent, timeout_s=300, moderators=producer
+            )
+            producer.flush(30)
+            quality = _quality(procs, feedback, tally.decisions, shadowed=shadow is not None)
         finally:
             samples = monitor.stop()
-            codes = stop_all(procs, timeout_s=30)
-    summary = _summary(sample, sent, tally, codes, time.monotonic() - started)
+            codes = stop_all([*procs, feedback], timeout_s=30)
+    worker_codes, feedback_code = codes[: len(procs)], codes[-1]
+    summary = _summary(sample, sent, tally, worker_codes, time.monotonic() - started)
+    if quality is not None:
+        summary += list(quality_lines(quality, "malicious", tally.decisions))
+    summary.append(f"  feedback exit    {feedback_code}")
     print("\n".join(["", *summary]))
     report = write_report(samples, summary, OUTPUT_DIR)
-    print(f"\nreport: {report} (with a chart of throughput and lag over time)")
+    baseline = load_model(default_model_path()).score_baseline
+    chart = (
+        score_chart(quality, baseline, OUTPUT_DIR / "score-distribution.png") if quality else None
+    )
+    if chart is not None:
+        with report.open("a", encoding="utf-8") as out:
+            out.write(
+                "\n## Verdict quality\n\n"
+                f"![score distribution against the training baseline]({chart.name})\n\n"
+                "The scores of the demo's verdicts (all workers, from `content_classifier_score`) "
+                "beside the serving model's training baseline (the manifest's `score_baseline`, "
+                "out-of-fold scores of the recipe's source mix). The demo's sample is drawn "
+                "evenly from every source of the training data and scored by a model that saw "
+                "it, so its scores sit further out at both ends: a PSI around 0.2 here is that "
+                "difference of mix, which is what the index is for. The live precision and "
+                "recall are those of the moderators' decisions, which are mostly on `review` "
+                "verdicts, the uncertain band: lower than on all traffic by design.\n"
+            )
+    print(f"\nreport: {report} (charts of throughput and lag, and of the score distribution)")
     complete = tally.verdicts + tally.dead_letters == sent
     return 0 if complete and all(code == 0 for code in codes) else 1
+
+
+def _quality(
+    workers: list[WorkerProcess],
+    feedback: WorkerProcess,
+    decisions: int,
+    *,
+    shadowed: bool,
+    timeout_s: float = 60,
+) -> QualityFigures:
+    """The quality figures once the feedback consumer has counted what was sent and every
+    worker's shadow has scored a batch (or after `timeout_s`)."""
+    deadline = time.monotonic() + timeout_s
+    figures = QualityFigures()
+    while time.monotonic() < deadline:
+        texts = []
+        for process in [*workers, feedback]:
+            port = process.logged_http_port()
+            if port is not None:
+                with contextlib.suppress(OSError):
+                    texts.append(scrape_text(port))
+        figures = read_quality(texts)
+        counted = sum(figures.feedback.values()) + sum(figures.feedback_rejected.values())
+        shadows_done = not shadowed or figures.shadow_batches["scored"] >= len(workers)
+        if counted >= decisions and shadows_done:
+            break
+        time.sleep(0.5)
+    return figures
 
 
 def _summary(

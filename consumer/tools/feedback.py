@@ -12,7 +12,8 @@ It reads every partition of OUTPUT_TOPIC from FEEDBACK_WINDOW_S ago into a bound
 (`consumer.quality.feedback.VerdictIndex`; no offsets committed: it rebuilds on start), and
 FEEDBACK_TOPIC as the consumer group `<GROUP_ID>.feedback`, committing what it has counted.
 Feedback is taken only once the index has read the verdict topic to its end, so a restart
-does not reject feedback whose verdicts it has not read yet. Metrics on
+does not reject feedback whose verdicts it has not read yet; after that, a decision that
+overtakes its verdict (the topics are read side by side) waits up to GRACE_S for it. Metrics on
 METRICS_PORT: `content_classifier_feedback_total{model_version, predicted_label,
 decided_label}` (live precision and recall are ratios of it), `..._feedback_rejected_total
 {reason}`, and the index's size and age.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
+from consumer.contracts.messages import Feedback
 from consumer.quality.feedback import Judged, Rejected, VerdictIndex, judge, parse_feedback
 from consumer.stream.health import Health
 
@@ -87,16 +90,26 @@ class FeedbackMetrics:
         )
 
 
+#: A decision on a verdict the index does not hold yet waits this long for the verdict to be
+#: read (the two topics are read side by side, and a decision can overtake its verdict).
+GRACE_S = 30.0
+#: At most this many decisions wait; beyond it the oldest is rejected as unknown_id.
+MAX_PENDING = 10_000
+
+
 @dataclass
 class FeedbackJoiner:
     """The matching, without the Kafka clients (unit tests feed it records)."""
 
     index: VerdictIndex
     metrics: FeedbackMetrics
+    grace_s: float = GRACE_S
     counted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    #: (give up at, feedback, record) of decisions whose verdict has not been read yet.
+    pending: deque[tuple[float, Feedback, Any]] = field(default_factory=deque)
 
-    def verdicts(self, records: Sequence[Any]) -> None:
+    def verdicts(self, records: Sequence[Any], now: float | None = None) -> None:
         for record in records:
             if record.error() is None and record.value() is not None:
                 self.index.add(record.value(), record.timestamp()[1] / 1000)
@@ -104,30 +117,64 @@ class FeedbackJoiner:
         oldest = self.index.oldest_s
         if oldest is not None:
             self.metrics.index_age.set(max(0.0, time.time() - oldest))
+        self.retry(time.monotonic() if now is None else now)
 
-    def feedback(self, records: Sequence[Any]) -> None:
+    def feedback(self, records: Sequence[Any], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
         for record in records:
             if record.error() is not None:
                 continue
             parsed = parse_feedback(record.value())
-            outcome = parsed if isinstance(parsed, Rejected) else judge(self.index, parsed)
-            if isinstance(outcome, Judged):
-                verdict = outcome.verdict
-                self.metrics.feedback.labels(
-                    verdict.model_version, verdict.label, outcome.feedback.label
-                ).inc()
-                self.counted += 1
+            if isinstance(parsed, Rejected):
+                self._reject(parsed, record)
                 continue
-            self.metrics.rejected.labels(outcome.reason).inc()
-            self.rejected[outcome.reason] = self.rejected.get(outcome.reason, 0) + 1
-            log.warning(
-                "feedback record skipped",
-                reason=outcome.reason,
-                detail=outcome.detail,
-                topic=record.topic(),
-                partition=record.partition(),
-                offset=record.offset(),
-            )
+            outcome = judge(self.index, parsed)
+            if isinstance(outcome, Rejected) and outcome.reason == "unknown_id":
+                self._wait(now, parsed, record)
+            else:
+                self._settle(outcome, record)
+
+    def retry(self, now: float) -> None:
+        """Judge the waiting decisions again; reject those that waited GRACE_S."""
+        waiting, self.pending = self.pending, deque()
+        for give_up_at, feedback, record in waiting:
+            outcome = judge(self.index, feedback)
+            if (
+                isinstance(outcome, Rejected)
+                and outcome.reason == "unknown_id"
+                and now < give_up_at
+            ):
+                self.pending.append((give_up_at, feedback, record))
+            else:
+                self._settle(outcome, record)
+
+    def _wait(self, now: float, feedback: Feedback, record: Any) -> None:
+        if len(self.pending) >= MAX_PENDING:
+            _, old_feedback, old_record = self.pending.popleft()
+            self._settle(judge(self.index, old_feedback), old_record)
+        self.pending.append((now + self.grace_s, feedback, record))
+
+    def _settle(self, outcome: Judged | Rejected, record: Any) -> None:
+        if isinstance(outcome, Judged):
+            verdict = outcome.verdict
+            self.metrics.feedback.labels(
+                verdict.model_version, verdict.label, outcome.feedback.label
+            ).inc()
+            self.counted += 1
+        else:
+            self._reject(outcome, record)
+
+    def _reject(self, outcome: Rejected, record: Any) -> None:
+        self.metrics.rejected.labels(outcome.reason).inc()
+        self.rejected[outcome.reason] = self.rejected.get(outcome.reason, 0) + 1
+        log.warning(
+            "feedback record skipped",
+            reason=outcome.reason,
+            detail=outcome.detail,
+            topic=record.topic(),
+            partition=record.partition(),
+            offset=record.offset(),
+        )
 
 
 def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
@@ -219,8 +266,8 @@ def run_feedback(
                 log.info("feedback index caught up", verdicts=len(joiner.index))
             records = feedback.consume(500, 0.2)
             records = [r for r in records if not _is_eof(r)]
+            joiner.feedback(records)
             if records:
-                joiner.feedback(records)
                 # What was counted is committed: a restart goes on from here (a crash
                 # between counting and this commit counts those records again).
                 offsets = _next_offsets(records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -233,6 +234,17 @@ def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path: Path) -> None:
     assert "accounted for    1503/1503" in report
     assert (tmp_path / "demo-output" / "throughput-lag.png").stat().st_size > 10_000
     assert "consumed" in result.stderr.decode(), "live progress while it runs"
+    # The quality loop: a shadow, moderators' feedback counted, the score distribution.
+    assert "feedback exit    0" in out
+    shadowed = re.search(r"shadow agreement (\S+) of (\S+) records", out)
+    assert (
+        shadowed and float(shadowed.group(1)) > 0.8 and int(shadowed.group(2).replace(",", "")) > 0
+    )
+    decisions = re.search(r"\((\w+); (\d+) decisions counted of (\d+) sent, 0 rejected\)", out)
+    assert decisions and decisions.group(2) == decisions.group(3) and int(decisions.group(2)) > 0
+    assert re.search(r"score drift      PSI per worker: \d", out)
+    assert "## Verdict quality" in report
+    assert (tmp_path / "demo-output" / "score-distribution.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("fixture", ["tiny_transformer_path", "tiny_cascade_path"])

@@ -94,7 +94,9 @@ def test_the_joiner_counts_decisions_by_version_and_labels_and_skips_bad_records
         b'{"id": "zz", "label": "benign"}',
         b"not json",
     ]
-    joiner.feedback([FakeMessage(value, _offset=i) for i, value in enumerate(feedback)])
+    joiner.feedback([FakeMessage(value, _offset=i) for i, value in enumerate(feedback)], now=0)
+    assert joiner.rejected == {"invalid_json": 1}  # "zz" waits for its verdict
+    joiner.retry(now=joiner.grace_s + 1)
     value = metrics.registry.get_sample_value
     total = "content_classifier_feedback_total"
     assert (
@@ -122,3 +124,16 @@ def test_the_joiner_counts_decisions_by_version_and_labels_and_skips_bad_records
     assert joiner.rejected == {"unknown_id": 1, "invalid_json": 1}
     assert value("content_classifier_feedback_rejected_total", {"reason": "unknown_id"}) == 1
     assert value("content_classifier_feedback_index_verdicts") == 3
+
+
+def test_a_decision_that_overtakes_its_verdict_waits_for_it() -> None:
+    joiner = FeedbackJoiner(VerdictIndex(100, 3600), FeedbackMetrics(), grace_s=30)
+    joiner.feedback([FakeMessage(b'{"id": "late", "label": "benign"}')], now=100)
+    assert joiner.counted == 0 and len(joiner.pending) == 1 and not joiner.rejected
+    joiner.verdicts([FakeMessage(verdict("late", "malicious"))], now=110)
+    assert joiner.counted == 1 and not joiner.pending
+    joiner.feedback([FakeMessage(b'{"id": "never", "label": "benign"}')], now=200)
+    joiner.verdicts([], now=229)
+    assert len(joiner.pending) == 1
+    joiner.verdicts([], now=231)
+    assert joiner.rejected == {"unknown_id": 1} and not joiner.pending
