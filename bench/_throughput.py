@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from array import array
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,12 +67,16 @@ def start_scenario(
     records: list[tuple[bytes, bytes]],
     partitions: int,
     log_path: Path,
+    before: Callable[[Mapping[str, str]], object] | None = None,
 ) -> tuple[Consumer, WorkerProcess]:
     """Fresh topics with `records` written in full, a reader of the output topic from its
     start, and `argv` started on them and that broker (its output appended to
-    `log_path`)."""
+    `log_path`). `before` is called with the topics' names just before `argv` starts (to
+    start a companion process on them)."""
     names = topics_for(bootstrap, partitions)
     produce_all(bootstrap, names["INPUT_TOPIC"], records)
+    if before is not None:
+        before(names)
     reader = output_reader(bootstrap, names["OUTPUT_TOPIC"], partitions)
     return reader, launch(argv, settings, bootstrap, names, log_path)
 
@@ -101,9 +105,12 @@ def run_stream(
     partitions: int,
     log_path: Path,
     other: OtherLoad,
+    before: Callable[[Mapping[str, str]], object] | None = None,
 ) -> Result:
     """Write the input, start the processes, measure from the first output to the last."""
-    reader, process = start_scenario(argv, settings, bootstrap, records, partitions, log_path)
+    reader, process = start_scenario(
+        argv, settings, bootstrap, records, partitions, log_path, before
+    )
     stamps = array("q")
     count = 0
     cpu_at_first = 0.0

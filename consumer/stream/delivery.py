@@ -23,7 +23,7 @@ from consumer.config.settings import Settings
 from consumer.stream.acks import AckTracker, Batch
 from consumer.stream.codec import OutRecord, VerdictRecord, verdict_record
 from consumer.stream.failures import Failures
-from consumer.stream.keepalive import KEEP_ALIVE_AFTER_S, POLL_SLICE_S, KeepAlive
+from consumer.stream.keepalive import POLL_SLICE_S, KeepAlive
 from consumer.stream.metrics import Metrics
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import ProducerLike, TopicPartitionKey, key_of
@@ -212,7 +212,7 @@ class Delivery:
             while len(self.producer) > limit and not stopping.is_set():
                 self.producer.poll(POLL_SLICE_S / 4)
                 now = time.monotonic()
-                if now - started > KEEP_ALIVE_AFTER_S:
+                if now - started > self._keepalive.after_s:
                     self._keepalive.poll()
                 if now - warned > 5:
                     warned = now

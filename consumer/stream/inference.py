@@ -15,7 +15,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from consumer.model.classifier import Prediction
 from consumer.model.isolation import Classified, classify_isolating
 from consumer.stream.codec import Decoded
-from consumer.stream.keepalive import KEEP_ALIVE_AFTER_S, POLL_SLICE_S, KeepAlive
+from consumer.stream.keepalive import POLL_SLICE_S, KeepAlive
 from consumer.stream.metrics import Metrics
 
 __all__ = ["INLINE_UNDER_S", "Inference"]
@@ -77,7 +77,7 @@ class Inference:
                 try:
                     return future.result(timeout=POLL_SLICE_S)
                 except FutureTimeout:
-                    if time.monotonic() - started > KEEP_ALIVE_AFTER_S:
+                    if time.monotonic() - started > self._keepalive.after_s:
                         self._keepalive.poll()
         finally:
             elapsed = time.monotonic() - started

@@ -14,16 +14,27 @@ from confluent_kafka import KafkaError, TopicPartition
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import ConsumerLike, TopicPartitionKey
 
-__all__ = ["KEEP_ALIVE_AFTER_S", "POLL_SLICE_S", "KeepAlive"]
+__all__ = ["KEEP_ALIVE_AFTER_S", "POLL_SLICE_S", "KeepAlive", "keep_alive_after"]
 
-#: A batch that takes longer than this (a slow model, a slow broker) starts keep-alive polls.
+#: A batch that takes longer than this (a slow model, a slow broker) starts keep-alive polls,
+#: or after a quarter of `max.poll.interval.ms` when that is sooner (`keep_alive_after`).
 #: Not sooner: pausing drops the records librdkafka has prefetched for the paused partitions
-#: (they are fetched again on resume), which, done for every batch of a worker starved of
-#: CPU, cut its throughput to a fraction. It must stay well below `max.poll.interval.ms`.
-KEEP_ALIVE_AFTER_S = 1.0
+#: (they are fetched again on resume). Done for every batch, that cut the throughput of a
+#: worker starved of CPU to a fraction, and of a worker serving the transformer (1.3 s a
+#: batch of 500) by a third: the refetch after each batch took about 0.7 s on the embedded
+#: broker (docs/benchmarks.md). Rebalance callbacks wait at most this long for a batch.
+KEEP_ALIVE_AFTER_S = 5.0
 #: The longest one wait (for the model's thread, for delivery reports, for room in the
 #: producer's queue) lasts before the loop looks again whether a keep-alive poll is due.
 POLL_SLICE_S = 0.2
+
+
+def keep_alive_after(max_poll_interval_ms: str | float | None) -> float:
+    """When a batch starts keep-alive polls: KEEP_ALIVE_AFTER_S, or a quarter of the
+    configured `max.poll.interval.ms` when that is sooner."""
+    if max_poll_interval_ms in (None, ""):
+        return KEEP_ALIVE_AFTER_S
+    return min(KEEP_ALIVE_AFTER_S, float(max_poll_interval_ms) / 1000 / 4)
 
 
 class KeepAlive:
@@ -37,8 +48,11 @@ class KeepAlive:
         offsets: Offsets,
         turn: Callable[[], None],
         on_consume_error: Callable[[KafkaError], None],
+        after_s: float = KEEP_ALIVE_AFTER_S,
     ) -> None:
         self._consumer = consumer
+        #: A batch (or a wait for room) longer than this starts keep-alive polls.
+        self.after_s = after_s
         #: The partitions this worker owns (`Rebalance` keeps it; read only here).
         self._assigned = assigned
         self._offsets = offsets

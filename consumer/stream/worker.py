@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 from confluent_kafka import KafkaError, TopicPartition
+from pydantic import SecretStr
 
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
@@ -58,7 +59,7 @@ from consumer.stream.errors import ClientErrors
 from consumer.stream.failures import Failures
 from consumer.stream.health import Health
 from consumer.stream.inference import Inference
-from consumer.stream.keepalive import KeepAlive
+from consumer.stream.keepalive import KeepAlive, keep_alive_after
 from consumer.stream.metrics import Metrics, observe_many
 from consumer.stream.offsets import Offsets
 from consumer.stream.policies import SourcePolicies
@@ -70,6 +71,11 @@ from consumer.stream.shadow import Shadow
 __all__ = ["BatchResult", "ConsumerLike", "ProducerLike", "Worker"]
 
 log = get_logger(__name__)
+
+
+def _plain(value: SecretStr | str | None) -> str | None:
+    """A KAFKA_ setting's value (max.poll.interval.ms is never a secret; the type allows it)."""
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 @dataclass(slots=True)
@@ -143,7 +149,12 @@ class Worker:
         acks = AckTracker()
         self.offsets = Offsets(consumer, acks, assigned, metrics)
         self.keepalive = KeepAlive(
-            consumer, assigned, self.offsets, self._turn, self.errors.on_consume_error
+            consumer,
+            assigned,
+            self.offsets,
+            self._turn,
+            self.errors.on_consume_error,
+            keep_alive_after(_plain(settings.kafka.get("max.poll.interval.ms"))),
         )
         self.inference = Inference(metrics, self.keepalive)
         failures = Failures(settings, acks, metrics, lambda: self.classifier.version)

@@ -14,3 +14,13 @@ def test_a_record_polled_while_a_batch_is_in_flight_is_read_again() -> None:
     assert consumer.seeks == [("in", 2, 7)]
     worker.keepalive.end()
     assert consumer.paused == set()
+
+
+def test_keep_alive_polls_start_after_five_seconds_or_a_quarter_of_the_poll_interval() -> None:
+    from consumer.stream.keepalive import KEEP_ALIVE_AFTER_S, keep_alive_after
+
+    assert keep_alive_after(None) == KEEP_ALIVE_AFTER_S == 5.0
+    assert keep_alive_after("300000") == 5.0
+    assert keep_alive_after("6000") == 1.5
+    worker, _, _ = make_worker([], connect=True)
+    assert worker.keepalive.after_s == 5.0
