@@ -21,7 +21,6 @@ from consumer.cli_args import build_parser
 if TYPE_CHECKING:
     from consumer.config.settings import Settings
     from consumer.stream.metrics import Metrics
-    from consumer.stream.reload import ModelWatcher
     from consumer.stream.shadow import Shadow
 
 __all__ = ["main"]
@@ -69,7 +68,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             signing_key=settings.model_signing_key,
             threads=settings.model_threads,
         ).start()
-    shadow, shadow_watcher = _shadow(settings, metrics)
+    shadow = _shadow(settings, metrics)
     policies = None
     if settings.policy_file is not None:
         from consumer.model.policies import PolicyFileError
@@ -116,51 +115,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
         worker.run()
     finally:
         server.stop()
-        for running in (watcher, shadow_watcher):
-            if running:
-                running.stop()
+        if watcher:
+            watcher.stop()
     return 0
 
 
-def _shadow(settings: Settings, metrics: Metrics) -> tuple[Shadow | None, ModelWatcher | None]:
+def _shadow(settings: Settings, metrics: Metrics) -> Shadow | None:
     """The shadow model of SHADOW_MODEL_PATH (verified like the primary), and its watcher."""
     from consumer.config.logs import get_logger
-    from consumer.model.artifact import ModelArtifactError, load_model
+    from consumer.model.artifact import ModelArtifactError
     from consumer.stream.clients import build_producer
     from consumer.stream.ports import ProducerLike
-    from consumer.stream.reload import ModelWatcher
     from consumer.stream.shadow import Shadow
+    from consumer.stream.shadow_process import ShadowProcess
 
     path = settings.shadow_model_path
     if path is None:
-        return None, None
+        return None
     log = get_logger("consumer.run")
+    key = settings.model_signing_key
     try:
-        classifier = load_model(
-            path, signing_key=settings.model_signing_key, threads=settings.shadow_model_threads
+        scorer = ShadowProcess(
+            path,
+            signing_key=key.get_secret_value() if key is not None else None,
+            threads=settings.shadow_model_threads,
         )
     except ModelArtifactError as exc:
         raise ModelArtifactError(f"SHADOW_MODEL_PATH: {exc}") from None
-    log.info("shadow model loaded", model=classifier.name, model_version=classifier.version)
-    watcher = None
+    log.info("shadow model loaded", model=scorer.name, model_version=scorer.version)
+    reloads = None
     if settings.model_reload_interval_s > 0:
-        watcher = ModelWatcher(
-            path,
-            classifier,
-            settings.model_reload_interval_s,
-            metrics,
-            signing_key=settings.model_signing_key,
-            threads=settings.shadow_model_threads,
-            role="shadow",
-        ).start()
+        reloads = scorer.reloader(metrics, settings.model_reload_interval_s)
     shadow = Shadow(
         settings,
-        classifier,
+        scorer,
         metrics,
         producer_factory=lambda **cb: cast(ProducerLike, build_producer(settings, **cb)),
-        new_models=watcher.take if watcher else None,
+        new_models=reloads,
     )
-    return shadow, watcher
+    return shadow
 
 
 def _exit_after_timeout() -> None:

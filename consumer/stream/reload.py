@@ -61,12 +61,8 @@ class ModelWatcher:
         metrics: Metrics,
         signing_key: SigningKey | None = None,
         threads: int = 0,
-        role: str = "model",
     ) -> None:
         self.folder = folder
-        #: "model" (MODEL_PATH) or "shadow" (SHADOW_MODEL_PATH): its reload counter and logs.
-        self.role = role
-        self._reloads = metrics.shadow_reloads if role == "shadow" else metrics.model_reloads
         self._signing_key = signing_key
         self._threads = threads
         self.interval_s = interval_s
@@ -103,9 +99,9 @@ class ModelWatcher:
             )
             candidate.classify(_WARM_UP_TEXTS)
         except Exception as exc:  # any failure to load or predict refuses the artifact
-            self._reloads.labels("refused").inc()
+            self.metrics.model_reloads.labels("refused").inc()
             log.error(
-                f"new {self.role} refused; the current one keeps serving",
+                "new model refused; the current one keeps serving",
                 model_path=str(self.folder),
                 serving_version=self._serving_version,
                 error=str(exc),
@@ -116,9 +112,9 @@ class ModelWatcher:
         with self._lock:
             self._ready = candidate
         self._serving_version = candidate.version
-        self._reloads.labels("loaded").inc()
+        self.metrics.model_reloads.labels("loaded").inc()
         log.info(
-            f"new {self.role} verified and warmed up",
+            "new model verified and warmed up",
             model=candidate.name,
             model_version=candidate.version,
         )

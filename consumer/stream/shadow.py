@@ -3,9 +3,11 @@
 The worker hands each classified batch to `Shadow.offer`, which never waits: when the shadow
 is still busy with an earlier batch, this one is dropped (`content_classifier_shadow_batches
 _total{result="busy"}`), so at most one shadow batch runs at a time and the primary's
-verdicts, their delivery and the commits never depend on it. The shadow runs on a thread of
-its own at a lower CPU priority (nice +10) with SHADOW_MODEL_THREADS onnxruntime threads, so
-on a busy machine the primary's threads go first. Its results are compared with the
+verdicts, their delivery and the commits never depend on it. The worker runs the shadow
+model in a child process at nice +10 (`consumer.stream.shadow_process`), with
+SHADOW_MODEL_THREADS onnxruntime threads: it shares the cores but not the interpreter lock,
+and on a busy machine the kernel runs the primary first. A thread of the worker hands it the
+batch and waits for its answer (the thread itself is also niced). Its results are compared with the
 primary's (agreement by label pair, score difference) and, with SHADOW_OUTPUT_TOPIC set,
 produced there as verdicts in the verdict schema with `"shadow": true`, through a producer
 of its own: a shadow topic that fails never touches the primary's producer.
@@ -35,6 +37,7 @@ from consumer.model.classifier import Classifier, Prediction
 from consumer.stream.codec import Decoded, rfc3339_now, verdict_values
 from consumer.stream.metrics import Metrics, observe_many
 from consumer.stream.ports import ProducerLike
+from consumer.stream.shadow_process import ShadowProcess
 
 __all__ = ["SHADOW_NICE", "Shadow"]
 
@@ -52,10 +55,10 @@ class Shadow:
     def __init__(
         self,
         settings: Settings,
-        classifier: Classifier,
+        classifier: Classifier | ShadowProcess,
         metrics: Metrics,
         producer_factory: Callable[..., ProducerLike] | None = None,
-        new_models: Callable[[], Classifier | None] | None = None,
+        new_models: Callable[[], Classifier | ShadowProcess | None] | None = None,
     ) -> None:
         self.settings = settings
         self.classifier = classifier
@@ -71,6 +74,7 @@ class Shadow:
         if settings.shadow_output_topic and producer_factory is not None:
             self._producer = producer_factory(error_cb=self._on_producer_error)
         self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
+        self._version = classifier.version
         metrics.shadow_model.info({"name": classifier.name, "version": classifier.version})
 
     def start(self) -> Shadow:
@@ -78,10 +82,14 @@ class Shadow:
         return self
 
     def close(self, timeout_s: float = 1.0) -> None:
-        """Stop taking batches; give produced shadow verdicts `timeout_s` to be delivered."""
+        """Stop taking batches; give produced shadow verdicts `timeout_s` to be delivered;
+        stop the shadow's process, if it has one."""
         self._jobs.put(None)
         if self._producer is not None:
             self._producer.flush(timeout_s)
+        close = getattr(self.classifier, "close", None)
+        if close is not None:
+            close()
 
     @property
     def busy(self) -> bool:
@@ -197,6 +205,8 @@ class Shadow:
         new = self._new_models() if self._new_models else None
         if new is None:
             return
-        old, self.classifier = self.classifier, new
+        previous = self._version
+        self.classifier = new
+        self._version = new.version
         self._metrics.shadow_model.info({"name": new.name, "version": new.version})
-        log.info("shadow model switched", model_version=new.version, previous=old.version)
+        log.info("shadow model switched", model_version=new.version, previous=previous)
