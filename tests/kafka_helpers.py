@@ -220,8 +220,13 @@ class BackgroundStream:
         pause_s: float = 0.05,
         total: int | None = None,
         keys: int = 16,
+        value_of: Callable[[int], bytes] | None = None,
     ) -> None:
         self.bootstrap, self.topic = bootstrap, topic
+        #: The value of the n-th record (default: a message with id s<n>).
+        self.value_of = value_of or (
+            lambda n: orjson.dumps({"id": f"s{n}", "text": f"message number {n}"})
+        )
         self.chunk, self.pause_s, self.total, self.keys = chunk, pause_s, total, keys
         self.sent: list[Sent] = []
         self._stop = threading.Event()
@@ -232,11 +237,7 @@ class BackgroundStream:
         while not self._stop.is_set() and (self.total is None or number < self.total):
             size = self.chunk if self.total is None else min(self.chunk, self.total - number)
             records = [
-                (
-                    f"k{(number + i) % self.keys}".encode(),
-                    orjson.dumps({"id": f"s{number + i}", "text": f"message number {number + i}"}),
-                    None,
-                )
+                (f"k{(number + i) % self.keys}".encode(), self.value_of(number + i), None)
                 for i in range(size)
             ]
             self.sent.extend(produce(self.bootstrap, self.topic, records))

@@ -1,10 +1,11 @@
-"""A real Prometheus scrapes a real worker on the test broker, and every query of the
-Grafana dashboard and every alert rule runs on it.
+"""A real Prometheus scrapes a real worker and the feedback consumer on the test broker, and
+every query of the Grafana dashboard and every alert rule runs on it.
 
-The worker classifies a stream (with malformed records, so that dead-letter series exist);
-Prometheus (from scripts/ensure-prometheus.sh) scrapes it every second with the target
-labels `namespace` and `group` that a ServiceMonitor would attach, and loads
-prometheus/alerts.yml. Then:
+The worker classifies a stream (with malformed records, so that dead-letter series exist)
+with a shadow model and a drift window small enough to fill; the feedback consumer matches
+decisions on its verdicts (and skips a bad one). Prometheus (from
+scripts/ensure-prometheus.sh) scrapes both every second with the target labels `namespace`
+and `group` that a ServiceMonitor would attach, and loads prometheus/alerts.yml. Then:
 
 - every dashboard query, with the template variables as Grafana substitutes them (All,
   one value, several values), returns data; with a namespace that does not exist, none;
@@ -31,8 +32,9 @@ from typing import Any
 import orjson
 import pytest
 
+from consumer.devkit.broker import create_topics
 from consumer.devkit.harness import WorkerProcess
-from tests.conftest import Topics
+from tests.conftest import Topics, labelled_texts
 from tests.kafka_helpers import BackgroundStream, produce
 
 pytestmark = pytest.mark.integration
@@ -75,7 +77,9 @@ def free_port() -> int:
 class Prometheus:
     """One Prometheus process with its config and storage in a temporary folder."""
 
-    def __init__(self, binary: Path, folder: Path, target: str, labels: dict[str, str]) -> None:
+    def __init__(
+        self, binary: Path, folder: Path, targets: list[str], labels: dict[str, str]
+    ) -> None:
         self.folder, self.port = folder, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
@@ -86,7 +90,7 @@ class Prometheus:
             },
             "rule_files": [str(RULES)],
             "scrape_configs": [
-                {"job_name": JOB, "static_configs": [{"targets": [target], "labels": labels}]}
+                {"job_name": JOB, "static_configs": [{"targets": targets, "labels": labels}]}
             ],
         }
         # JSON is YAML: no YAML library needed.
@@ -153,13 +157,13 @@ class Prometheus:
 @pytest.fixture
 def start_prometheus(
     prometheus_bin: Path, tmp_path: Path
-) -> Iterator[Callable[[str, dict[str, str]], Prometheus]]:
+) -> Iterator[Callable[[list[str], dict[str, str]], Prometheus]]:
     started: list[Prometheus] = []
 
-    def start(target: str, labels: dict[str, str]) -> Prometheus:
+    def start(targets: list[str], labels: dict[str, str]) -> Prometheus:
         folder = tmp_path / f"prometheus-{len(started)}"
         folder.mkdir()
-        server = Prometheus(prometheus_bin, folder, target, labels)
+        server = Prometheus(prometheus_bin, folder, targets, labels)
         started.append(server)
         server.wait_ready()
         return server
@@ -225,23 +229,53 @@ def test_dashboard_and_alert_queries_run_on_a_real_prometheus(
     topics: Callable[..., Topics],
     worker_env: Callable[..., dict[str, str]],
     start_worker: Callable[[dict[str, str]], WorkerProcess],
-    start_prometheus: Callable[[str, dict[str, str]], Prometheus],
+    start_prometheus: Callable[[list[str], dict[str, str]], Prometheus],
+    tiny_model_path: Path,
+    tmp_path: Path,
 ) -> None:
+    """A worker with a shadow model and a small drift window, and the feedback consumer with
+    moderators' decisions flowing (and one that is not JSON): every panel and rule has its
+    series."""
     t = topics(partitions=2)
+    feedback_topic = f"{t.output}-feedback"
+    create_topics(bootstrap, [(feedback_topic, 1)])
+    rows = labelled_texts(50, seed=61)
     records: list[tuple[bytes | None, bytes | None, None]] = [
-        (f"k{n}".encode(), orjson.dumps({"id": f"m{n}", "text": f"hello {n}"}), None)
-        for n in range(50)
+        (f"k{n}".encode(), orjson.dumps({"id": f"m{n}", "text": text}), None)
+        for n, (text, _) in enumerate(rows)
     ]
     produce(bootstrap, t.input, records + MALFORMED)
-    worker = start_worker(worker_env(t, KAFKA_STATISTICS_INTERVAL_MS="1000"))
-    target = f"127.0.0.1:{worker.http_port()}"
+    produce(bootstrap, feedback_topic, [(None, b"not json", None)])
+    env = worker_env(
+        t,
+        KAFKA_STATISTICS_INTERVAL_MS="1000",
+        SHADOW_MODEL_PATH=str(tiny_model_path),
+        DRIFT_MIN_VERDICTS="10",
+        FEEDBACK_TOPIC=feedback_topic,
+    )
+    worker = start_worker(env)
+    feedback = WorkerProcess(
+        env, tmp_path / "feedback.log", ("-m", "consumer", "feedback"), cwd=REPO
+    ).start()
+    targets = [f"127.0.0.1:{worker.http_port()}", f"127.0.0.1:{feedback.http_port()}"]
     stream = BackgroundStream(bootstrap, t.input, chunk=20, pause_s=0.1).start()
+    # Moderators decide the first 50 verdicts again and again: the counters keep increasing
+    # while Prometheus scrapes (a rate needs two samples that differ).
+    decisions = BackgroundStream(
+        bootstrap,
+        feedback_topic,
+        chunk=5,
+        pause_s=0.3,
+        value_of=lambda n: orjson.dumps({"id": f"m{n % 50}", "label": rows[n % 50][1]}),
+    ).start()
     try:
-        prometheus = start_prometheus(target, {"namespace": NAMESPACE, "group": t.group})
+        prometheus = start_prometheus(targets, {"namespace": NAMESPACE, "group": t.group})
         check_dashboard(prometheus, t.group)
         check_alert_rules(prometheus)
     finally:
         stream.stop()
+        decisions.stop()
+        feedback.stop(10)
     code, _ = worker.terminate()
     assert code == 0, worker.log()[-3000:]
 
