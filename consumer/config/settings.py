@@ -200,6 +200,9 @@ class Settings(BaseSettings):
     feedback_topic: str | None = Field(None, min_length=1, max_length=249)
     feedback_window_s: float = Field(86_400.0, gt=0, le=30 * 86_400)
     feedback_max_verdicts: int = Field(1_000_000, ge=1, le=100_000_000)
+    #: A decision read before its verdict (the topics are read side by side) waits this long
+    #: for it before it counts as an unknown id.
+    feedback_grace_s: float = Field(30.0, ge=0, le=3_600)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 

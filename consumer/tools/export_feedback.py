@@ -34,7 +34,14 @@ from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.contracts.messages import Feedback
 from consumer.quality.feedback import Rejected, VerdictIndex, parse_feedback
-from consumer.tools.feedback import FeedbackError, at_end, open_verdicts, topic_partitions
+from consumer.tools.feedback import (
+    FeedbackError,
+    at_end,
+    log_skipped,
+    open_verdicts,
+    reader,
+    topic_partitions,
+)
 
 __all__ = ["ExportResult", "export_feedback"]
 
@@ -65,7 +72,7 @@ def _feedback_records(settings: Settings, since: datetime | None, timeout_s: flo
     topic = settings.feedback_topic
     if not topic:
         raise FeedbackError("FEEDBACK_TOPIC is not set: the topic moderators' decisions go to")
-    consumer = _consumer(settings)
+    consumer = reader(settings, "export-feedback")
     try:
         partitions = topic_partitions(consumer, topic)
         starts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions]
@@ -82,18 +89,6 @@ def _feedback_records(settings: Settings, since: datetime | None, timeout_s: flo
         return _read_to_end(consumer, timeout_s)
     finally:
         consumer.close()
-
-
-def _consumer(settings: Settings) -> Consumer:
-    return Consumer(
-        {
-            **settings.common_client_config(),
-            "group.id": f"{settings.group_id}.export-feedback",
-            "enable.auto.commit": False,
-            # An offset gone by retention resets to the earliest one still there.
-            "auto.offset.reset": "earliest",
-        }
-    )
 
 
 def _verdict_index(settings: Settings, timeout_s: float) -> VerdictIndex:
@@ -125,7 +120,7 @@ def _texts(
         by_partition.setdefault((topic, partition), []).append(offset)
     if not wanted:
         return found
-    consumer = _consumer(settings)
+    consumer = reader(settings, "export-feedback")
     try:
         for (topic, partition), offsets in sorted(by_partition.items()):
             pending = sorted(offsets)
@@ -180,13 +175,7 @@ def export_feedback(
         parsed = parse_feedback(record.value())
         if isinstance(parsed, Rejected):
             result.skipped[parsed.reason] += 1
-            log.warning(
-                "feedback record skipped",
-                reason=parsed.reason,
-                detail=parsed.detail,
-                partition=record.partition(),
-                offset=record.offset(),
-            )
+            log_skipped(parsed, record)
             continue
         verdict = index.get(parsed.id)
         if verdict is not None and parsed.label not in verdict.labels:

@@ -42,7 +42,9 @@ __all__ = [
     "FeedbackJoiner",
     "FeedbackMetrics",
     "at_end",
+    "log_skipped",
     "open_verdicts",
+    "reader",
     "run_feedback",
     "topic_partitions",
 ]
@@ -91,7 +93,8 @@ class FeedbackMetrics:
 
 
 #: A decision on a verdict the index does not hold yet waits this long for the verdict to be
-#: read (the two topics are read side by side, and a decision can overtake its verdict).
+#: read (the two topics are read side by side, and a decision can overtake its verdict);
+#: FEEDBACK_GRACE_S.
 GRACE_S = 30.0
 #: At most this many decisions wait; beyond it the oldest is rejected as unknown_id.
 MAX_PENDING = 10_000
@@ -167,14 +170,32 @@ class FeedbackJoiner:
     def _reject(self, outcome: Rejected, record: Any) -> None:
         self.metrics.rejected.labels(outcome.reason).inc()
         self.rejected[outcome.reason] = self.rejected.get(outcome.reason, 0) + 1
-        log.warning(
-            "feedback record skipped",
-            reason=outcome.reason,
-            detail=outcome.detail,
-            topic=record.topic(),
-            partition=record.partition(),
-            offset=record.offset(),
-        )
+        log_skipped(outcome, record)
+
+
+def log_skipped(outcome: Rejected, record: Any) -> None:
+    """The log line of a feedback record that counts for nothing (never its content)."""
+    log.warning(
+        "feedback record skipped",
+        reason=outcome.reason,
+        detail=outcome.detail,
+        topic=record.topic(),
+        partition=record.partition(),
+        offset=record.offset(),
+    )
+
+
+def reader(settings: Settings, purpose: str) -> Consumer:
+    """A consumer that commits only when told, in the group `<GROUP_ID>.<purpose>`; an offset
+    gone by retention resets to the earliest one still there."""
+    return Consumer(
+        {
+            **settings.common_client_config(),
+            "group.id": f"{settings.group_id}.{purpose}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
 
 
 def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
@@ -186,14 +207,7 @@ def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
 
 def open_verdicts(settings: Settings, since_s: float, group_suffix: str) -> Consumer:
     """A consumer assigned to every verdict partition from `since_s` (Unix seconds)."""
-    consumer = Consumer(
-        {
-            **settings.common_client_config(),
-            "group.id": f"{settings.group_id}.{group_suffix}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    consumer = reader(settings, group_suffix)
     topic = settings.output_topic
     partitions = topic_partitions(consumer, topic)
     starts = consumer.offsets_for_times(
@@ -236,17 +250,12 @@ def run_feedback(
         raise FeedbackError("FEEDBACK_TOPIC is not set: the topic moderators' decisions go to")
     metrics = metrics or FeedbackMetrics()
     joiner = FeedbackJoiner(
-        VerdictIndex(settings.feedback_max_verdicts, settings.feedback_window_s), metrics
+        VerdictIndex(settings.feedback_max_verdicts, settings.feedback_window_s),
+        metrics,
+        grace_s=settings.feedback_grace_s,
     )
     verdicts = open_verdicts(settings, time.time() - settings.feedback_window_s, "feedback-index")
-    feedback = Consumer(
-        {
-            **settings.common_client_config(),
-            "group.id": f"{settings.group_id}.feedback",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
+    feedback = reader(settings, "feedback")
     topic_partitions(feedback, topic)
     ready = False
     health = health or Health()

@@ -46,7 +46,7 @@ def test_feedback_is_counted_per_model_version_and_exported_for_training(
     t = topics(partitions=2)
     feedback_topic = f"{t.output}-feedback"
     create_topics(bootstrap, [(feedback_topic, 2)])
-    env = worker_env(t, FEEDBACK_TOPIC=feedback_topic)
+    env = worker_env(t, FEEDBACK_TOPIC=feedback_topic, FEEDBACK_GRACE_S="1")
     worker = start_worker(env)
     rows = labelled_texts(COUNT, seed=51)
     texts = {f"m{i}": text for i, (text, _) in enumerate(rows)}
@@ -84,8 +84,9 @@ def test_feedback_is_counted_per_model_version_and_exported_for_training(
         deadline = time.monotonic() + 30
         counts: dict[tuple[str, str, str], float] = {}
         while time.monotonic() < deadline:
-            counts = feedback_count(joiner.probe("/metrics")[1])
-            if sum(counts.values()) >= 40:
+            metrics = joiner.probe("/metrics")[1]
+            counts = feedback_count(metrics)
+            if sum(counts.values()) >= 40 and b'reason="unknown_id"} 1.0' in metrics:
                 break
             time.sleep(0.3)
         expected: dict[tuple[str, str, str], float] = {}
