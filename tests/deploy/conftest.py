@@ -49,6 +49,16 @@ class Render:
         assert len(found) == 1, f"expected one {kind}, got {len(found)}"
         return found[0]
 
+    def worker(self) -> dict[str, Any]:
+        """The worker's Deployment (the feedback consumer, when enabled, has its own)."""
+        found = [
+            d
+            for d in self.of_kind("Deployment")
+            if d["metadata"]["labels"].get("app.kubernetes.io/component") == "worker"
+        ]
+        assert len(found) == 1, f"expected one worker Deployment, got {len(found)}"
+        return found[0]
+
 
 @pytest.fixture(scope="session")
 def deploy_tools() -> Path:

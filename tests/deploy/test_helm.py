@@ -81,7 +81,7 @@ def test_every_object_is_known_labelled_and_namespaced(
         assert metadata["namespace"] == NAMESPACE
         assert metadata["name"].startswith(FULLNAME)
         assert set(metadata["labels"]) >= LABELS, f"{obj['kind']}: {metadata['labels']}"
-        for key, value in SELECTOR.items():
+        for key, value in selector_of(metadata["labels"]).items():
             assert metadata["labels"][key] == value
 
 
@@ -90,18 +90,32 @@ def test_selectors_use_only_name_and_instance(
     render: Callable[..., Render], values: tuple[Path, ...]
 ) -> None:
     rendered = render(values)
-    deployment = rendered.one("Deployment")
+    deployment = rendered.worker()
     assert deployment["spec"]["selector"] == {"matchLabels": SELECTOR}
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert SELECTOR.items() <= pod_labels.items()
-    assert rendered.one("Service")["spec"]["selector"] == SELECTOR
+    for service in rendered.of_kind("Service"):
+        assert service["spec"]["selector"] == selector_of(service["metadata"]["labels"])
     for pdb in rendered.of_kind("PodDisruptionBudget"):
         assert pdb["spec"]["selector"] == {"matchLabels": SELECTOR}
         assert pdb["apiVersion"] == "policy/v1"
     for policy in rendered.of_kind("NetworkPolicy"):
         assert policy["spec"]["podSelector"] == {"matchLabels": SELECTOR}
     for monitor in rendered.of_kind("ServiceMonitor"):
-        assert monitor["spec"]["selector"] == {"matchLabels": SELECTOR}
+        assert monitor["spec"]["selector"] == {
+            "matchLabels": selector_of(monitor["metadata"]["labels"])
+        }
+
+
+def selector_of(labels: dict[str, str]) -> dict[str, str]:
+    """The selector labels of an object: the worker's, or the feedback consumer's (a name of
+    its own, so that the worker's selectors never take its pod in)."""
+    if labels.get("app.kubernetes.io/component") == "feedback":
+        return {
+            **SELECTOR,
+            "app.kubernetes.io/name": SELECTOR["app.kubernetes.io/name"] + "-feedback",
+        }
+    return SELECTOR
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
@@ -111,7 +125,7 @@ def test_replicas_only_without_an_autoscaler_and_never_above_the_partitions(
     rendered = render(values)
     merged = values_of(values)
     partitions = merged["inputTopic"]["partitions"]
-    deployment = rendered.one("Deployment")
+    deployment = rendered.worker()
     hpas = rendered.of_kind("HorizontalPodAutoscaler")
     scaled = rendered.of_kind("ScaledObject")
     assert len(hpas) + len(scaled) <= 1, "never two autoscalers"
@@ -138,23 +152,21 @@ def test_pods_are_secure_by_default(
     render: Callable[..., Render], values: tuple[Path, ...]
 ) -> None:
     rendered = render(values)
-    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    pod = rendered.worker()["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    context = container(rendered.one("Deployment"))["securityContext"]
+    context = container(rendered.worker())["securityContext"]
     assert context["runAsNonRoot"] is True
     assert context["readOnlyRootFilesystem"] is True
     assert context["allowPrivilegeEscalation"] is False
     assert context["capabilities"]["drop"] == ["ALL"]
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
-    mounts = {
-        m["mountPath"]: m["name"] for m in container(rendered.one("Deployment"))["volumeMounts"]
-    }
+    mounts = {m["mountPath"]: m["name"] for m in container(rendered.worker())["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert "emptyDir" in volumes[mounts["/tmp"]], "a writable /tmp on a read-only root"
-    for mount in container(rendered.one("Deployment"))["volumeMounts"]:
+    for mount in container(rendered.worker())["volumeMounts"]:
         if mount["mountPath"] != "/tmp":
             assert mount.get("readOnly") is True, f"{mount['mountPath']} is writable"
     for account in rendered.of_kind("ServiceAccount"):
@@ -167,7 +179,7 @@ def test_probes_port_and_grace_period(
     render: Callable[..., Render], values: tuple[Path, ...]
 ) -> None:
     rendered = render(values)
-    deployment = rendered.one("Deployment")
+    deployment = rendered.worker()
     worker = container(deployment)
     config = settings(rendered)["data"]
     (port,) = worker["ports"]
@@ -178,7 +190,7 @@ def test_probes_port_and_grace_period(
     assert worker["startupProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
     assert grace > float(config["SHUTDOWN_TIMEOUT_S"])
-    service = rendered.one("Service")
+    [service] = [s for s in rendered.of_kind("Service") if s["metadata"]["name"] == FULLNAME]
     assert service["spec"]["ports"][0]["targetPort"] == "http"
     assert service["spec"]["ports"][0]["name"] == "http"
     assert worker["envFrom"] == [{"configMapRef": {"name": FULLNAME}}]
@@ -205,7 +217,7 @@ def test_settings_are_the_workers_variables_and_hold_no_secret(
         assert isinstance(value, str)
         assert key in allowed or key.startswith("KAFKA_"), key
         assert not re.search("PASSWORD|SECRET|JAAS|TOKEN", key), f"{key} in a ConfigMap"
-    for name, item in env_of(rendered.one("Deployment")).items():
+    for name, item in env_of(rendered.worker()).items():
         if re.search("PASSWORD|SECRET|USERNAME|TOKEN", name):
             assert "value" not in item, f"{name} as a plain value"
             assert set(item["valueFrom"]) == {"secretKeyRef"}
@@ -216,10 +228,10 @@ def test_default_values_use_the_image_model_and_plaintext(render: Callable[..., 
     data = settings(rendered)["data"]
     assert "MODEL_PATH" not in data, "the image's baked-in model by default"
     assert data["KAFKA_SECURITY_PROTOCOL"] == "PLAINTEXT"
-    assert not env_of(rendered.one("Deployment"))
-    assert rendered.one("Deployment")["spec"]["replicas"] == 2
+    assert not env_of(rendered.worker())
+    assert rendered.worker()["spec"]["replicas"] == 2
     assert rendered.one("PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
-    image = container(rendered.one("Deployment"))["image"]
+    image = container(rendered.worker())["image"]
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     assert image.endswith(":" + chart["appVersion"])
     for kind in CUSTOM_KINDS | {"HorizontalPodAutoscaler", "NetworkPolicy"}:

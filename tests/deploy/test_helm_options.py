@@ -31,13 +31,13 @@ def test_sasl_credentials_come_from_the_secret(render: Callable[..., Render]) ->
     assert data["KAFKA_SSL_CA_LOCATION"] == "/etc/kafka/tls/ca.crt"
     assert data["KAFKA_SESSION_TIMEOUT_MS"] == "45000"
     assert data["MODEL_PATH"] == "/models/malicious-content"
-    env = env_of(rendered.one("Deployment"))
+    env = env_of(rendered.worker())
     for name, key in (("KAFKA_SASL_USERNAME", "username"), ("KAFKA_SASL_PASSWORD", "password")):
         assert env[name]["valueFrom"]["secretKeyRef"] == {
             "name": "content-classifier-kafka-sasl",
             "key": key,
         }
-    pod = rendered.one("Deployment")["spec"]["template"]["spec"]
+    pod = rendered.worker()["spec"]["template"]["spec"]
     assert pod["terminationGracePeriodSeconds"] == 60
     spread = pod["topologySpreadConstraints"][0]
     assert spread["labelSelector"] == {"matchLabels": SELECTOR}
@@ -46,7 +46,7 @@ def test_sasl_credentials_come_from_the_secret(render: Callable[..., Render]) ->
 def test_the_model_signing_key_is_a_mounted_secret_file(render: Callable[..., Render]) -> None:
     rendered = render((CHART / "ci" / "sasl-values.yaml",))
     data = settings(rendered)["data"]
-    deployment = rendered.one("Deployment")
+    deployment = rendered.worker()
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
     secret = volumes["model-signing-key"]["secret"]
@@ -76,7 +76,7 @@ def test_a_shadow_model_comes_from_the_models_volume(render: Callable[..., Rende
 def test_tls_material_is_mounted_from_the_secret(render: Callable[..., Render]) -> None:
     rendered = render((CHART / "ci" / "tls-values.yaml",))
     data = settings(rendered)["data"]
-    deployment = rendered.one("Deployment")
+    deployment = rendered.worker()
     pod = deployment["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
@@ -181,7 +181,7 @@ def test_keda_authentication_uses_the_workers_secrets(render: Callable[..., Rend
     }
     metadata = rendered.one("ScaledObject")["spec"]["triggers"][0]["metadata"]
     assert metadata["sasl"] == "scram_sha512" and metadata["tls"] == "enable"
-    assert "replicas" not in rendered.one("Deployment")["spec"]
+    assert "replicas" not in rendered.worker()["spec"]
 
 
 def test_prometheus_rule_wraps_the_alert_rules(render: Callable[..., Render]) -> None:
@@ -236,7 +236,7 @@ def test_the_policy_file_is_a_mounted_configmap_the_worker_accepts(
     [policies] = [
         c for c in rendered.of_kind("ConfigMap") if c["metadata"]["name"].endswith("-policies")
     ]
-    deployment = rendered.one("Deployment")
+    deployment = rendered.worker()
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
     mounts = {m["name"]: m for m in container(deployment)["volumeMounts"]}
     assert volumes["policies"]["configMap"]["name"] == policies["metadata"]["name"]
@@ -250,3 +250,31 @@ def test_the_policy_file_is_a_mounted_configmap_the_worker_accepts(
     assert not [
         c for c in default.of_kind("ConfigMap") if c["metadata"]["name"].endswith("-policies")
     ]
+
+
+def test_the_feedback_consumer_is_a_deployment_of_its_own(render: Callable[..., Render]) -> None:
+    rendered = render((CHART / "ci" / "keda-values.yaml",))
+    data = settings(rendered)["data"]
+    assert data["FEEDBACK_TOPIC"] == "content.feedback"
+    assert (data["FEEDBACK_WINDOW_S"], data["FEEDBACK_MAX_VERDICTS"]) == ("86400", "1000000")
+    deployments = {d["metadata"]["name"]: d for d in rendered.of_kind("Deployment")}
+    feedback = deployments[f"{FULLNAME}-feedback"]
+    worker = deployments[FULLNAME]
+    assert container(feedback)["args"] == ["feedback"]
+    assert feedback["spec"]["replicas"] == 1
+    feedback_labels = feedback["spec"]["template"]["metadata"]["labels"]
+    # The worker's selectors never take the feedback pod in, nor the other way round.
+    worker_selector = worker["spec"]["selector"]["matchLabels"]
+    assert not worker_selector.items() <= feedback_labels.items()
+    feedback_selector = feedback["spec"]["selector"]["matchLabels"]
+    assert not feedback_selector.items() <= worker["spec"]["template"]["metadata"]["labels"].items()
+    services = {s["metadata"]["name"]: s for s in rendered.of_kind("Service")}
+    assert services[f"{FULLNAME}-feedback"]["spec"]["selector"] == feedback_selector
+    monitors = {m["metadata"]["name"] for m in rendered.of_kind("ServiceMonitor")}
+    assert f"{FULLNAME}-feedback" in monitors
+    default = render(())
+    assert f"{FULLNAME}-feedback" not in {
+        d["metadata"]["name"] for d in default.of_kind("Deployment")
+    }
+    missing = render((), ("feedback.enabled=true",))
+    assert missing.returncode != 0 and "feedback.enabled needs feedback.topic" in missing.stderr

@@ -34,6 +34,21 @@ app.kubernetes.io/name: {{ include "content-classifier.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/* The feedback consumer's selector: a name of its own, so the worker's never match it. */}}
+{{- define "content-classifier.feedbackSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "content-classifier.name" . }}-feedback
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "content-classifier.feedbackLabels" -}}
+helm.sh/chart: {{ include "content-classifier.chart" . }}
+{{ include "content-classifier.feedbackSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | quote }}
+app.kubernetes.io/component: feedback
+app.kubernetes.io/part-of: content-classifier
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{/*
 Labels of every object.
 */}}
