@@ -3,7 +3,9 @@ flight."""
 
 from __future__ import annotations
 
-from tests.fakes import make_worker, record, text
+from consumer.config.settings import Settings
+from consumer.stream.worker import Worker
+from tests.fakes import FakeConsumer, FakeProducer, fake_classifier, make_worker, record, text
 
 
 def test_a_record_polled_while_a_batch_is_in_flight_is_read_again() -> None:
@@ -24,3 +26,9 @@ def test_keep_alive_polls_start_after_five_seconds_or_a_quarter_of_the_poll_inte
     assert keep_alive_after("6000") == 1.5
     worker, _, _ = make_worker([], connect=True)
     assert worker.keepalive.after_s == 5.0
+    short = Settings(kafka={"max.poll.interval.ms": "8000"})
+    worker = Worker(
+        short, fake_classifier(), lambda **_: FakeConsumer(batches=[]), lambda **_: FakeProducer()
+    )
+    worker.connect()
+    assert worker.keepalive.after_s == 2.0
