@@ -82,8 +82,8 @@ model: $(STAMP) ## retrain the shipped default model from ../shared/data, then e
 	$(PY) -m consumer evaluate --model models/malicious-content
 
 # The transformer family and the cascade (docs/model.md): fine-tuning runs on the CPU, about
-# 12-15 minutes a model on 2 cores; run them in the background with a log.
-CASCADE_VERSION ?= 0.1.0
+# 7-10 minutes a model on 2 cores; run them in the background with a log.
+CASCADE_VERSION ?= 0.2.0
 TRANSFORMER_ROWS ?= 32000
 ROUTED_SHARE ?= 0.05
 FOLDS := build/transformer-fold1 build/transformer-fold2
