@@ -121,7 +121,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _shadow(settings: Settings, metrics: Metrics) -> Shadow | None:
-    """The shadow model of SHADOW_MODEL_PATH (verified like the primary), and its watcher."""
+    """The shadow of SHADOW_MODEL_PATH: its model in a child process that verifies it like the
+    primary, reloaded every MODEL_RELOAD_INTERVAL_S when its folder changes."""
     from consumer.config.logs import get_logger
     from consumer.model.artifact import ModelArtifactError
     from consumer.stream.clients import build_producer

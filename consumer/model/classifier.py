@@ -91,8 +91,8 @@ class Classifier:
     def scores_of(self, predictions: Sequence[Prediction]) -> np.ndarray:
         """The score drift is measured on: the positive label's probability for a binary
         model with one, the top label's probability otherwise."""
-        positive = self.policy.positive_label
-        if positive is not None and len(self.labels) == 2:
+        positive = self.positive
+        if positive is not None:
             return np.fromiter((p.scores[positive] for p in predictions), np.float64)
         return np.fromiter((p.score for p in predictions), np.float64)
 
@@ -113,8 +113,9 @@ class Classifier:
         labels = self.labels
         policy = self.policy
         rows = proba.tolist()
-        if policy.positive_label is not None and len(labels) == 2:
-            return self._binary(proba, rows, labels.index(policy.positive_label), policy)
+        positive = self.positive
+        if positive is not None:
+            return self._binary(proba, rows, labels.index(positive), policy)
         return _predictions(
             [labels[b] for b in proba.argmax(axis=1).tolist()],
             proba.max(axis=1).tolist(),
@@ -124,9 +125,10 @@ class Classifier:
         )
 
     @property
-    def binary(self) -> bool:
-        """A binary model with a positive label: the kind thresholds apply to."""
-        return self.policy.positive_label is not None and len(self.labels) == 2
+    def positive(self) -> str | None:
+        """The positive label of a binary model that names one (the kind thresholds apply
+        to), else None."""
+        return self.policy.positive_label if len(self.labels) == 2 else None
 
     def redecide(
         self, predictions: Sequence[Prediction], policy: Policy, name: str
@@ -134,8 +136,8 @@ class Classifier:
         """The same scores decided by another policy (of a binary model), named `name`."""
         if not predictions:
             return []
-        positive = self.policy.positive_label
-        if positive is None or len(self.labels) != 2:
+        positive = self.positive
+        if positive is None:
             raise ValueError(f"model {self.name} has no positive label: thresholds do not apply")
         rows = [[p.scores[label] for label in self.labels] for p in predictions]
         return self._binary(np.asarray(rows), rows, self.labels.index(positive), policy, name)

@@ -69,7 +69,7 @@ class SourcePolicies:
         """Each record decided by its source's policy (in place: the list is returned)."""
         if not classified:
             return classified
-        if not classifier.binary:
+        if classifier.positive is None:
             if self._warned_version != classifier.version:
                 self._warned_version = classifier.version
                 log.warning(

@@ -18,7 +18,7 @@ import numpy as np
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.model.classifier import Classifier, Prediction
-from consumer.quality.drift import DriftWindow, WindowState
+from consumer.quality.drift import DriftWindow
 from consumer.stream.metrics import Metrics, observe_many
 
 __all__ = ["REFRESH_S", "ScoreMonitor"]
@@ -71,11 +71,11 @@ class ScoreMonitor:
                 model_version=classifier.version,
             )
 
-    def observe(self, predictions: Sequence[Prediction], labels: Mapping[str, int]) -> np.ndarray:
-        """Count one batch's verdicts; returns their scores (`Classifier.scores_of`)."""
+    def observe(self, predictions: Sequence[Prediction], labels: Mapping[str, int]) -> None:
+        """Count one batch's verdicts' scores (`Classifier.scores_of`) and labels."""
         scores = self._classifier.scores_of(predictions)
         if not len(scores):
-            return scores
+            return
         actions = [p.action or "none" for p in predictions]
         first = actions[0]
         if actions.count(first) == len(actions):
@@ -86,14 +86,14 @@ class ScoreMonitor:
                 observe_many(self._by_action[action], scores[column == action])
         self.window.add(scores, labels)
         self.publish()
-        return scores
 
     def refresh(self) -> None:
         """Between batches: publish the window now and then, so that it ages while idle."""
         if self._clock() - self._refreshed >= REFRESH_S:
             self.publish()
 
-    def publish(self) -> WindowState:
+    def publish(self) -> None:
+        """The window's verdicts, label shares and PSI to the gauges."""
         self._refreshed = self._clock()
         state = self.window.state()
         metrics = self._metrics
@@ -101,4 +101,3 @@ class ScoreMonitor:
         for label, share in state.label_shares.items():
             metrics.window_label_share.labels(label).set(share)
         metrics.score_psi.labels(self._version).set(state.psi)
-        return state

@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 from confluent_kafka import KafkaError, TopicPartition
-from pydantic import SecretStr
 
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
@@ -71,11 +70,6 @@ from consumer.stream.shadow import Shadow
 __all__ = ["BatchResult", "ConsumerLike", "ProducerLike", "Worker"]
 
 log = get_logger(__name__)
-
-
-def _plain(value: SecretStr | str | None) -> str | None:
-    """A KAFKA_ setting's value (max.poll.interval.ms is never a secret; the type allows it)."""
-    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 @dataclass(slots=True)
@@ -154,7 +148,7 @@ class Worker:
             self.offsets,
             self._turn,
             self.errors.on_consume_error,
-            keep_alive_after(_plain(settings.kafka.get("max.poll.interval.ms"))),
+            keep_alive_after(settings.kafka_properties().get("max.poll.interval.ms")),
         )
         self.inference = Inference(metrics, self.keepalive)
         failures = Failures(settings, acks, metrics, lambda: self.classifier.version)
