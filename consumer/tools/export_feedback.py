@@ -37,6 +37,7 @@ from consumer.quality.feedback import Rejected, VerdictIndex, parse_feedback
 from consumer.tools.feedback import (
     FeedbackError,
     at_end,
+    index_verdicts,
     log_skipped,
     open_verdicts,
     reader,
@@ -97,9 +98,7 @@ def _verdict_index(settings: Settings, timeout_s: float) -> VerdictIndex:
         settings, time.time() - settings.feedback_window_s, "export-feedback-index"
     )
     try:
-        for record in _read_to_end(consumer, timeout_s):
-            if record.value() is not None:
-                index.add(record.value(), record.timestamp()[1] / 1000)
+        index_verdicts(index, _read_to_end(consumer, timeout_s))
     finally:
         consumer.close()
     return index

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "FeedbackJoiner",
     "FeedbackMetrics",
     "at_end",
+    "index_verdicts",
     "log_skipped",
     "open_verdicts",
     "reader",
@@ -113,9 +114,7 @@ class FeedbackJoiner:
     pending: deque[tuple[float, Feedback, Any]] = field(default_factory=deque)
 
     def verdicts(self, records: Sequence[Any], now: float | None = None) -> None:
-        for record in records:
-            if record.error() is None and record.value() is not None:
-                self.index.add(record.value(), record.timestamp()[1] / 1000)
+        index_verdicts(self.index, records)
         self.metrics.index_verdicts.set(len(self.index))
         oldest = self.index.oldest_s
         if oldest is not None:
@@ -171,6 +170,13 @@ class FeedbackJoiner:
         self.metrics.rejected.labels(outcome.reason).inc()
         self.rejected[outcome.reason] = self.rejected.get(outcome.reason, 0) + 1
         log_skipped(outcome, record)
+
+
+def index_verdicts(index: VerdictIndex, records: Iterable[Any]) -> None:
+    """Index each verdict record: its value, at its timestamp in seconds."""
+    for record in records:
+        if record.error() is None and record.value() is not None:
+            index.add(record.value(), record.timestamp()[1] / 1000)
 
 
 def log_skipped(outcome: Rejected, record: Any) -> None:
