@@ -25,6 +25,7 @@ held-out protocol never sees the sources it is measured on.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import shutil
 import tempfile
@@ -295,7 +296,11 @@ def export_onnx(model: EncoderClassifier, path: Path, *, quantize: bool) -> None
         if quantize:
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+            # The quantiser's shape inference writes scratch files into the working
+            # directory; run it inside the temporary one so none is left behind.
+            target = path.resolve()
+            with contextlib.chdir(tmp):
+                quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8)
         else:
             shutil.copyfile(fp32, path)
 
