@@ -42,14 +42,20 @@ def encode_inputs(texts: list[str]) -> list[tuple[bytes, bytes]]:
     ]
 
 
-def produce_all(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+def produce_all(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[bytes, bytes]],
+    headers: list[tuple[str, str | bytes | None]] | None = None,
+) -> None:
+    """Produce every record (with the same `headers` each, when given) and wait for them."""
     producer = Producer(
         {"bootstrap.servers": bootstrap, "linger.ms": 20, "enable.idempotence": True}
     )
     for key, value in records:
         while True:
             try:
-                producer.produce(topic, key=key, value=value)
+                producer.produce(topic, key=key, value=value, headers=headers)
                 break
             except BufferError:
                 producer.poll(0.05)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from consumer.config.settings import Settings
     from consumer.stream.metrics import Metrics
     from consumer.stream.shadow import Shadow
+    from consumer.stream.tracing import BatchTracing
 
 __all__ = ["main"]
 
@@ -95,6 +96,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         new_models=watcher.take if watcher else None,
         shadow=shadow,
         policies=policies,
+        tracing=_tracing(settings),
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -117,7 +119,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         server.stop()
         if watcher:
             watcher.stop()
+        worker.tracing.shutdown()
     return 0
+
+
+def _tracing(settings: Settings) -> BatchTracing:
+    """Spans per batch when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise none."""
+    from consumer.stream.tracing import NO_TRACING, OtelTracing
+
+    if settings.otel_exporter_otlp_endpoint is None:
+        return NO_TRACING
+    return OtelTracing.from_environment(settings.input_topic)
 
 
 def _shadow(settings: Settings, metrics: Metrics) -> Shadow | None:

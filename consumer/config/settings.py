@@ -40,7 +40,11 @@ from consumer.config.kafka import (
 )
 from consumer.config.paths import default_model_path
 
-__all__ = ["Settings", "SettingsError", "load_settings", "read_secret_file"]
+__all__ = ["TRACE_HEADERS", "Settings", "SettingsError", "load_settings", "read_secret_file"]
+
+#: Headers every verdict carries from its input when present: W3C Trace Context
+#: (`traceparent`, `tracestate`), the names the Kafka binding of Trace Context uses.
+TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
 
 _OWN_KAFKA_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS"})
 
@@ -203,6 +207,14 @@ class Settings(BaseSettings):
     #: A decision read before its verdict (the topics are read side by side) waits this long
     #: for it before it counts as an unknown id.
     feedback_grace_s: float = Field(30.0, ge=0, le=3_600)
+    #: Input headers each verdict carries (comma-separated names, matched in lower case),
+    #: beside W3C `traceparent` and `tracestate`, which it always carries: a correlation or
+    #: request id, say. Dead letters carry every input header.
+    carry_headers: str = Field("", max_length=4096)
+    #: Spans per batch (docs/operations.md, "Tracing"): sent over OTLP/HTTP to this endpoint
+    #: (the OpenTelemetry variable; OTEL_SERVICE_NAME and the other OTEL_ variables apply).
+    #: Unset: no tracing, and nothing of OpenTelemetry is even imported.
+    otel_exporter_otlp_endpoint: str | None = Field(None, min_length=1)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 
@@ -212,6 +224,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return value.upper() if info.field_name == "log_level" else value.lower()
         return value
+
+    @field_validator("carry_headers", mode="after")
+    @classmethod
+    def _check_header_names(cls, value: str) -> str:
+        for name in value.split(","):
+            name = name.strip()
+            if name and (len(name) > 256 or not name.isprintable() or " " in name):
+                raise ValueError(f"{name[:64]!r} is not a header name")
+        return value
+
+    @property
+    def carried_headers(self) -> frozenset[str]:
+        """The lower-case names of the input headers a verdict carries."""
+        extra = {name.strip().lower() for name in self.carry_headers.split(",")}
+        return TRACE_HEADERS | (extra - {""})
 
     @field_validator("kafka", mode="after")
     @classmethod

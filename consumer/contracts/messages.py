@@ -30,7 +30,10 @@ __all__ = [
 #: 1.3.0 adds the verdict's `policy` (which policy set label and action: `model`, or a name
 #: from POLICY_FILE) and its optional `shadow` (true on a shadow model's verdicts, which go to
 #: SHADOW_OUTPUT_TOPIC, never to the verdict topic).
-CONTRACT_VERSION = "1.3.0"
+#: 1.4.0 carries the input's `source` and `metadata` into the verdict (`input_source`,
+#: `metadata`), and W3C `traceparent`/`tracestate` plus CARRY_HEADERS into its headers; the
+#: verdict's `source` (the input record) is absent on verdicts answered by `serve` over HTTP.
+CONTRACT_VERSION = "1.4.0"
 DLQ_HEADER_PREFIX = "__classifier.errors."
 #: Validation context key: the longest text accepted (MAX_TEXT_CHARS).
 MAX_TEXT_CHARS_CONTEXT = "max_text_chars"
@@ -138,7 +141,11 @@ class Verdict(BaseModel):
         None, description="What the model's policy says to do: allow, review or block."
     )
     model: ModelRef
-    source: SourceRef
+    source: SourceRef | None = Field(
+        None,
+        description="The input record (topic, partition, offset); absent on verdicts "
+        "answered over HTTP by `serve`, which have no record.",
+    )
     classified_at: datetime = Field(description="When the verdict was made (RFC 3339, UTC).")
     policy: str | None = Field(
         None,
@@ -149,6 +156,12 @@ class Verdict(BaseModel):
         None,
         description="True on a shadow model's verdict (SHADOW_OUTPUT_TOPIC); absent on the "
         "verdicts downstream systems act on.",
+    )
+    input_source: str | None = Field(
+        None, description="The input's `source`, when it had one (where the content came from)."
+    )
+    metadata: dict[str, str] | None = Field(
+        None, description="The input's `metadata`, when it had any, passed through untouched."
     )
 
 

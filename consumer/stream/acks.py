@@ -39,8 +39,9 @@ class Batch:
         #: Acknowledged outputs by kind once settled: ("verdict", label) or
         #: ("dead_letter", stage) -> count (failures are taken off).
         self.kinds: Counter[tuple[str, str]] = Counter()
-        #: The verdicts produced: (input record, key, value, label), to find a failed one.
-        self.verdicts: list[tuple[Any, bytes, bytes, str]] = []
+        #: The verdicts produced: (input record, key, value, label, headers), to find a
+        #: failed one.
+        self.verdicts: list[tuple[Any, bytes, bytes, str, Any]] = []
         #: Its producer was replaced: its reports no longer count.
         self.abandoned = False
 
@@ -56,7 +57,7 @@ class Batch:
     def settled(self) -> bool:
         return self.pending <= 0
 
-    def verdict_of(self, value: bytes | None) -> tuple[Any, bytes, bytes, str] | None:
+    def verdict_of(self, value: bytes | None) -> tuple[Any, bytes, bytes, str, Any] | None:
         """The verdict whose value is `value` (values are unique: each names its input)."""
         if value is None:
             return None

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 from pydantic import ValidationError
 
+from consumer.config.settings import TRACE_HEADERS
 from consumer.contracts.messages import (
     MAX_TEXT_CHARS_CONTEXT,
     ContentMessage,
@@ -31,6 +32,7 @@ __all__ = [
     "KafkaRecord",
     "OutRecord",
     "VerdictRecord",
+    "carried",
     "dead_letter",
     "decode",
     "record_id",
@@ -68,8 +70,8 @@ class BatchLike(Protocol):
     abandoned: bool
 
 
-#: A verdict to produce: (input record, key, value, label).
-VerdictRecord = tuple[KafkaRecord, bytes, bytes, str]
+#: A verdict to produce: (input record, key, value, label, headers carried from the input).
+VerdictRecord = tuple[KafkaRecord, bytes, bytes, str, Headers | None]
 
 
 @dataclass(slots=True)
@@ -214,16 +216,28 @@ def rfc3339_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def carried(headers: Headers | None, names: frozenset[str]) -> Headers | None:
+    """The input headers a verdict carries: those whose name, in lower case, is in `names`
+    (TRACE_HEADERS and CARRY_HEADERS), in their order; None when there are none."""
+    if not headers:
+        return None
+    kept = [(name, value) for name, value in headers if name.lower() in names]
+    return kept or None
+
+
 def verdict_values(
     classified: Sequence[tuple[Decoded, Prediction]],
     model: dict[str, str],
     classified_at: str,
     extra: dict[str, Any] | None = None,
+    carry: frozenset[str] = TRACE_HEADERS,
 ) -> list[VerdictRecord]:
-    """(input record, key, value, label) of each verdict: the worker's per-record hot path,
-    so a plain tuple per record and one `orjson.dumps` (an `OutRecord` per record cost as
-    much again). The key is the input's key, or its id when it has none. `extra` fields
-    (a shadow verdict's `"shadow": true`) are added to every value."""
+    """(input record, key, value, label, headers) of each verdict: the worker's per-record
+    hot path, so a plain tuple per record and one `orjson.dumps` (an `OutRecord` per record
+    cost as much again). The key is the input's key, or its id when it has none. The input's
+    `source` and `metadata` go into the value (`input_source`, `metadata`) when it has them,
+    and the input headers named in `carry` into the verdict's headers. `extra` fields (a
+    shadow verdict's `"shadow": true`) are added to every value."""
     dumps = orjson.dumps
     out = []
     for item, prediction in classified:
@@ -244,6 +258,10 @@ def verdict_values(
             "classified_at": classified_at,
             "policy": prediction.policy,
         }
+        if item.source is not None:
+            value["input_source"] = item.source
+        if item.metadata is not None:
+            value["metadata"] = item.metadata
         if extra:
             value.update(extra)
         out.append(
@@ -252,6 +270,7 @@ def verdict_values(
                 key if key is not None else item.id.encode(),
                 dumps(value),
                 prediction.label,
+                carried(record.headers(), carry),
             )
         )
     return out
@@ -274,12 +293,12 @@ def verdict_record(
 ) -> OutRecord:
     """The `OutRecord` of one of `verdict_values`' verdicts (made only where one is needed:
     a verdict that failed, or one sent alone)."""
-    record, key, value, label = produced
+    record, key, value, label, headers = produced
     return OutRecord(
         topic=output_topic,
         key=key,
         value=value,
-        headers=None,
+        headers=headers,
         timestamp=None,
         source=record,
         kind=("verdict", label),

@@ -116,7 +116,10 @@ class Delivery:
         produce, topic, report = self.producer.produce, self._settings.output_topic, batch.report
         for produced in verdicts:
             try:
-                produce(topic, produced[2], produced[1], _BY_KEY, report)
+                if produced[4] is None:
+                    produce(topic, produced[2], produced[1], _BY_KEY, report)
+                else:  # headers carried from the input (trace context, CARRY_HEADERS)
+                    produce(topic, produced[2], produced[1], _BY_KEY, report, headers=produced[4])
             except BufferError:
                 self._send(self._verdict_out(batch, produced), report)
                 produce = self.producer.produce  # replaced if it broke meanwhile

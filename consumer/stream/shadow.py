@@ -186,9 +186,12 @@ class Shadow:
         assert producer is not None and topic is not None
         model = {"name": self.classifier.name, "version": self.classifier.version}
         shadowed = [(item, s) for (item, _), s in zip(classified, predictions, strict=True)]
-        for _, key, value, _ in verdict_values(shadowed, model, rfc3339_now(), {"shadow": True}):
+        values = verdict_values(
+            shadowed, model, rfc3339_now(), {"shadow": True}, self.settings.carried_headers
+        )
+        for _, key, value, _, headers in values:
             try:
-                producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                producer.produce(topic, value, key, on_delivery=self._on_delivery, headers=headers)
             except BufferError:
                 self._metrics.shadow_verdicts.labels("dropped").inc()
             except Exception as exc:  # a shadow verdict that cannot be queued is dropped

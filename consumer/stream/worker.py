@@ -66,6 +66,7 @@ from consumer.stream.ports import ConsumerLike, ProducerLike, TopicPartitionKey
 from consumer.stream.rebalance import Rebalance
 from consumer.stream.scores import ScoreMonitor
 from consumer.stream.shadow import Shadow
+from consumer.stream.tracing import NO_TRACING, BatchTracing
 
 __all__ = ["BatchResult", "ConsumerLike", "ProducerLike", "Worker"]
 
@@ -103,6 +104,7 @@ class Worker:
         new_models: Callable[[], Classifier | None] | None = None,
         shadow: Shadow | None = None,
         policies: SourcePolicies | None = None,
+        tracing: BatchTracing = NO_TRACING,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
@@ -120,6 +122,7 @@ class Worker:
         self.scores = ScoreMonitor(settings, self.metrics, classifier)
         self.shadow = shadow
         self.policies = policies
+        self.tracing = tracing
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -241,6 +244,19 @@ class Worker:
         result = BatchResult(records=len(inputs))
         if not inputs:
             return result
+        with self.tracing.batch(inputs, self.classifier.version) as span:
+            self._process(inputs, spans, result)
+            if span is not None:
+                span.set_attribute("content_classifier.verdicts", result.verdicts)
+                span.set_attribute("content_classifier.dead_letters", result.dead_letters)
+        return result
+
+    def _process(
+        self,
+        inputs: list[KafkaRecord],
+        spans: dict[TopicPartitionKey, list[int]],
+        result: BatchResult,
+    ) -> None:
         started = time.monotonic()
         metrics = self.metrics
         metrics.records_consumed.labels(self.settings.input_topic).inc(len(inputs))
@@ -260,7 +276,7 @@ class Worker:
         if self.policies is not None:
             classified = self.policies.apply(self.classifier, classified)
         self.metrics.observe_stages(self.classifier.estimator)
-        verdicts = verdict_values(classified, self._model_ref, now)
+        verdicts = verdict_values(classified, self._model_ref, now, carry=settings.carried_headers)
         labels = Counter([produced[3] for produced in verdicts])
         result.labels.update(labels)
         self.scores.observe([prediction for _, prediction in classified], labels)
@@ -278,7 +294,6 @@ class Worker:
         result.undelivered = self.delivery.failures.undelivered - undelivered_before
         self.totals.add(result)
         metrics.batch_duration.observe(time.monotonic() - started)
-        return result
 
     def _observe_latency(self, classified: list[tuple[Decoded, Prediction]]) -> None:
         """Each record's time from its timestamp (CreateTime or LogAppendTime) to now."""

@@ -20,7 +20,7 @@ def outcomes(t: Topics, verdicts: list[Output], dead: list[Output]) -> Counter[t
     seen: Counter[tuple[int, int]] = Counter()
     for out in verdicts:
         v = Verdict.model_validate_json(out.value or b"")
-        assert v.source.topic == t.input
+        assert v.source is not None and v.source.topic == t.input
         seen[(v.source.partition, v.source.offset)] += 1
     for out in dead:
         headers = dict(out.headers or [])

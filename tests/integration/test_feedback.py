@@ -57,6 +57,8 @@ def test_feedback_is_counted_per_model_version_and_exported_for_training(
     )
     out = read_topic(bootstrap, t.output, t.partitions, expect=COUNT)
     verdicts = {v.id: v for v in (Verdict.model_validate_json(o.value or b"") for o in out)}
+    sources = {ident: v.source for ident, v in verdicts.items() if v.source is not None}
+    assert len(sources) == len(verdicts)
     assert worker.terminate()[0] == 0
     joiner = WorkerProcess(
         {**env, "METRICS_PORT": "0"},
@@ -73,7 +75,7 @@ def test_feedback_is_counted_per_model_version_and_exported_for_training(
             ident = f"m{i}"
             record: dict[str, object] = {"id": ident, "label": rows[i][1]}
             if i < 10:
-                record["source"] = verdicts[ident].source.model_dump()
+                record["source"] = sources[ident].model_dump()
             decisions.append((ident.encode(), orjson.dumps(record), None))
         decisions += [
             (b"x", b"{not json", None),
@@ -123,7 +125,7 @@ def test_feedback_is_counted_per_model_version_and_exported_for_training(
         ident = line["provenance"]["verdict_id"]
         assert line["text"] == texts[ident]
         assert line["label"] == rows[int(ident[1:])][1]
-        assert line["provenance"]["offset"] == verdicts[ident].source.offset
+        assert line["provenance"]["offset"] == sources[ident].offset
     trained = subprocess.run(
         [
             sys.executable,

@@ -66,7 +66,7 @@ def check_exactly_once(
     seen: Counter[tuple[int, int]] = Counter()
     for out in verdicts:
         v = verdict_of(out)
-        assert v.source.topic == t.input
+        assert v.source is not None and v.source.topic == t.input
         seen[(v.source.partition, v.source.offset)] += 1
     for out in dead:
         headers = dict(out.headers or [])
@@ -115,6 +115,7 @@ def test_a_stream_with_malformed_records(
     # Verdict ids: the input's id, or topic:partition:offset; keys: the input key or the id.
     for out in verdicts:
         v = verdict_of(out)
+        assert v.source is not None
         source = by_position[(v.source.partition, v.source.offset)]
         message = orjson.loads(source.value or b"")
         expected_id = message.get("id") or f"{t.input}:{v.source.partition}:{v.source.offset}"
@@ -149,6 +150,7 @@ def test_a_stream_with_malformed_records(
     order: dict[bytes, list[int]] = defaultdict(list)
     for out in verdicts:
         v = verdict_of(out)
+        assert v.source is not None
         source = by_position[(v.source.partition, v.source.offset)]
         if source.key is not None:
             order[source.key].append(v.source.offset)

@@ -115,6 +115,8 @@ def test_kafka_passthrough_maps_names_to_librdkafka_properties(
         ("LOG_LEVEL", "LOUD"),
         ("LOG_FORMAT", "xml"),
         ("INPUT_TOPIC", ""),
+        ("CARRY_HEADERS", "x-id,has space"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
     ],
 )
 def test_a_bad_value_names_its_variable(

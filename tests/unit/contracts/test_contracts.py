@@ -63,7 +63,9 @@ def test_id_is_bounded() -> None:
 
 def test_verdict_schema_requires_the_contract_fields() -> None:
     schema = json.loads((SCHEMA_DIR / "verdict.schema.json").read_text())
-    assert set(schema["required"]) >= {"id", "label", "score", "scores", "model", "source"}
+    assert set(schema["required"]) >= {"id", "label", "score", "scores", "model"}
+    # `source` is the input record: optional since 1.4.0, for verdicts served over HTTP.
+    assert "source" in schema["properties"]
     verdict = Verdict.model_validate(
         {
             "id": "t:0:1",

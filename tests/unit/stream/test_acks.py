@@ -76,6 +76,9 @@ def test_fail_pending_and_forget() -> None:
 
 def test_a_verdict_is_found_by_its_value() -> None:
     batch = AckTracker().begin()
-    batch.verdicts = [("record", b"k", b'{"id":"a"}', "benign"), ("r2", b"k", b'{"id":"b"}', "x")]
+    batch.verdicts = [
+        ("record", b"k", b'{"id":"a"}', "benign", None),
+        ("r2", b"k", b'{"id":"b"}', "x", None),
+    ]
     assert batch.verdict_of(b'{"id":"b"}') == batch.verdicts[1]
     assert batch.verdict_of(b"{}") is None and batch.verdict_of(None) is None

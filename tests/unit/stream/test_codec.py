@@ -97,6 +97,7 @@ def test_verdict_is_keyed_by_the_input_key_or_the_id() -> None:
     assert out.topic == "content.verdicts"
     body = Verdict.model_validate_json(out.value or b"")
     assert body.id == "x1"
+    assert body.source is not None
     assert (body.source.topic, body.source.partition, body.source.offset) == ("content.raw", 2, 41)
     assert (body.label, body.score, body.action) == ("benign", 0.8, "allow")
     out = verdict(unkeyed, prediction, model, "content.verdicts", "2026-11-25T00:00:00.000Z")

@@ -145,10 +145,26 @@ def test_verdict_values_hold_the_fields_and_the_contract(
     label = data.draw(st.sampled_from(labels))
     prediction = Prediction(label, scores[label], scores, action)
     model = {"name": name, "version": version}
-    record = FakeMessage(b"{}", _topic=topic, _partition=partition, _offset=offset)
+    origin = data.draw(st.one_of(st.none(), st.text(max_size=20)))
+    metadata = data.draw(
+        st.one_of(st.none(), st.dictionaries(st.text(max_size=8), st.text(max_size=8)))
+    )
+    input_headers = data.draw(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["traceparent", "TraceState", "x-other", "x-request-id"]),
+                st.one_of(st.none(), st.binary(max_size=20)),
+            ),
+            max_size=5,
+        )
+    )
+    record = FakeMessage(
+        b"{}", _topic=topic, _partition=partition, _offset=offset, _headers=input_headers
+    )
     at = "2026-12-01T00:00:00.123Z"
-    [(source, key, value, produced_label)] = verdict_values(
-        [(Decoded(record, "text", ident), prediction)], model, at
+    carry = frozenset({"traceparent", "tracestate", "x-request-id"})
+    [(source, key, value, produced_label, headers)] = verdict_values(
+        [(Decoded(record, "text", ident, origin, metadata), prediction)], model, at, carry=carry
     )
     expected = {
         "id": ident,
@@ -161,6 +177,12 @@ def test_verdict_values_hold_the_fields_and_the_contract(
         "classified_at": at,
         "policy": "model",
     }
+    if origin is not None:
+        expected["input_source"] = origin
+    if metadata is not None:
+        expected["metadata"] = metadata
     assert orjson.loads(value) == expected
     assert (source, key, produced_label) == (record, ident.encode(), label)
+    kept = [(name, v) for name, v in input_headers if name != "x-other"]
+    assert headers == (kept or None)
     Verdict.model_validate_json(value)
