@@ -11,7 +11,7 @@ UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-versi
 	--find-links $(WHEELS) \
 	--custom-compile-command "make lock" -c constraints.txt
 
-.PHONY: help install lock audit demo test unit integration reliability lint typecheck \
+.PHONY: help install lock audit demo test unit integration reliability lint typecheck browser \
 	wheel-check schemas model cascade broker clean
 
 # Every target with a `## what it does` comment on its line is listed, in file order.
@@ -44,13 +44,13 @@ audit: $(STAMP) ## known vulnerabilities in the locked packages (pip-audit; need
 demo: $(STAMP) ## run the main job on the embedded broker and print a summary
 	$(PY) -m consumer demo
 
-test: $(STAMP) ## the whole test suite
+test: $(STAMP) browser ## the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: $(STAMP) ## the unit tests
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-integration: $(STAMP) ## the tests against a real broker, and the CLI end to end
+integration: $(STAMP) browser ## the tests against a real broker, and the CLI end to end
 	$(PY) -m pytest tests/integration tests/e2e $(PYTEST_ARGS)
 
 reliability: $(STAMP) ## the fault and hostile-input scenarios, with their figures (docs/reliability.md)
@@ -69,6 +69,10 @@ typecheck: $(STAMP) ## mypy
 # default model; then the image's variant (no training, no devkit) the same way.
 wheel-check: $(STAMP) ## build the wheel, install it in a fresh venv, run classify and run outside the checkout
 	$(PY) scripts/wheel_check.py
+
+# The analysts' page is tested in headless Chromium: Debian's packages (as root; once).
+browser: ## install headless Chromium and chromedriver for the page's test (scripts/chromium.sh)
+	scripts/chromium.sh
 
 schemas: $(STAMP) ## write the JSON Schema files of the contracts into schemas/
 	$(PY) -m consumer schemas

@@ -24,5 +24,7 @@ setup(
         # Training templates and recipe tables are data files read at run time.
         "consumer.training": ["templates/*.toml"],
         "consumer.training.datasets": ["*.toml"],
+        # The analysts' page that `serve` answers at /.
+        "consumer.serve": ["static/*.html"],
     },
 )

@@ -32,12 +32,13 @@ EXIT_SHUTDOWN_TIMEOUT = 3
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.config.logs import configure_logging, get_logger
-    from consumer.config.settings import SettingsError, load_settings
+    from consumer.config.settings import load_settings
     from consumer.model.artifact import load_model
     from consumer.stream.clients import build_consumer, build_producer
     from consumer.stream.collector import settle_collector
     from consumer.stream.health import Health, HealthServer
     from consumer.stream.metrics import Metrics
+    from consumer.stream.policies import SourcePolicies
     from consumer.stream.reload import ModelWatcher
     from consumer.stream.supervisor import process_count, run_processes
     from consumer.stream.worker import ConsumerLike, ProducerLike, Worker
@@ -59,31 +60,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     build_producer(settings)
     metrics, health = Metrics(), Health()
     server = HealthServer(health, metrics, settings.metrics_port).start()
-    watcher = None
-    if settings.model_reload_interval_s > 0:
-        watcher = ModelWatcher(
-            settings.model_path,
-            classifier,
-            settings.model_reload_interval_s,
-            metrics,
-            signing_key=settings.model_signing_key,
-            threads=settings.model_threads,
-        ).start()
+    watcher = ModelWatcher.from_settings(settings, classifier, metrics)
     shadow = _shadow(settings, metrics)
-    policies = None
-    if settings.policy_file is not None:
-        from consumer.model.policies import PolicyFileError
-        from consumer.stream.policies import SourcePolicies
-
-        try:
-            policies = SourcePolicies(
-                settings.policy_file,
-                metrics,
-                metadata_key=settings.policy_metadata_key,
-                interval_s=settings.model_reload_interval_s or float("inf"),
-            )
-        except PolicyFileError as exc:
-            raise SettingsError(f"POLICY_FILE: {exc}") from None
+    policies = SourcePolicies.from_settings(settings, metrics)
     worker = Worker(
         settings,
         classifier,
@@ -259,6 +238,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     print(f"wrote {report} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from consumer.config.logs import configure_logging
+    from consumer.config.settings import load_settings
+    from consumer.serve.main import serve
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return serve(settings)
 
 
 def _cmd_classify(args: argparse.Namespace) -> int:
@@ -451,6 +440,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _cmd_train,
     "evaluate": _cmd_evaluate,
     "classify": _cmd_classify,
+    "serve": _cmd_serve,
     "sign-model": _cmd_sign_model,
     "produce": _cmd_produce,
     "replay-dlq": _cmd_replay_dlq,

@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--strict", action="store_true", help="exit 1 when any row failed")
 
+    sub.add_parser(
+        "serve",
+        help="the model over HTTP: POST /v1/classify, /v1/explain, probes, metrics, and a page "
+        "for analysts at / (settings SERVE_*)",
+    )
+
     sign = sub.add_parser(
         "sign-model",
         help="sign a model folder's manifest (manifest.json.sig) with MODEL_SIGNING_KEY",

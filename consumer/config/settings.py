@@ -215,6 +215,25 @@ class Settings(BaseSettings):
     #: (the OpenTelemetry variable; OTEL_SERVICE_NAME and the other OTEL_ variables apply).
     #: Unset: no tracing, and nothing of OpenTelemetry is even imported.
     otel_exporter_otlp_endpoint: str | None = Field(None, min_length=1)
+    #: `content-classifier serve` (docs/operations.md, "HTTP API"): where it listens, who may
+    #: call it (SERVE_API_KEYS_FILE, or SERVE_ANONYMOUS=true to let anyone), and its limits.
+    serve_host: str = Field("127.0.0.1", min_length=1)
+    serve_port: int = Field(8080, ge=0, le=65_535)
+    serve_api_keys_file: Path | None = None
+    serve_anonymous: bool = False
+    serve_max_body_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
+    serve_max_texts: int = Field(256, ge=1, le=100_000)
+    #: Each key's rate limit: texts a second, and how many it may send at once.
+    serve_rate_per_s: float = Field(200.0, gt=0, le=1_000_000)
+    serve_burst: int = Field(1024, ge=1, le=10_000_000)
+    #: Requests are batched into one model call of at most this many texts, waiting at most
+    #: this long for more after the first.
+    serve_batch_max_texts: int = Field(512, ge=1, le=100_000)
+    serve_batch_wait_ms: float = Field(2.0, ge=0, le=10_000)
+    #: A request body not received within this long is answered 408 (slow clients).
+    serve_body_timeout_s: float = Field(10.0, gt=0, le=600)
+    #: Connections and requests in progress beyond this are answered 503 at once.
+    serve_max_connections: int = Field(512, ge=1, le=100_000)
     #: librdkafka properties from `KAFKA_<NAME>` variables; secrets are SecretStr.
     kafka: dict[str, SecretStr | str] = Field(default_factory=dict)
 

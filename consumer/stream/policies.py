@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from consumer.config.logs import get_logger
+from consumer.config.settings import Settings, SettingsError
 from consumer.model.classifier import Classifier, Prediction
 from consumer.model.policies import MODEL_POLICY, PolicyFileError, PolicySet, load_policies
 from consumer.stream.codec import Decoded
@@ -57,6 +58,22 @@ class SourcePolicies:
         self._checked = clock()
         self._warned_version: str | None = None
         log.info("policies loaded", policy_file=str(path), policies=self.current.names())
+
+    @classmethod
+    def from_settings(cls, settings: Settings, metrics: Metrics) -> SourcePolicies | None:
+        """The policies of POLICY_FILE, or None when it is unset; a bad file stops start-up
+        with a SettingsError naming POLICY_FILE and the line."""
+        if settings.policy_file is None:
+            return None
+        try:
+            return cls(
+                settings.policy_file,
+                metrics,
+                metadata_key=settings.policy_metadata_key,
+                interval_s=settings.model_reload_interval_s or float("inf"),
+            )
+        except PolicyFileError as exc:
+            raise SettingsError(f"POLICY_FILE: {exc}") from None
 
     def value_of(self, item: Decoded) -> str | None:
         if self.metadata_key is None:

@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 
 from consumer.config.logs import get_logger
+from consumer.config.settings import Settings
 from consumer.model.artifact import (
     MANIFEST_NAME,
     MODEL_FILE,
@@ -73,6 +74,22 @@ class ModelWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, current: Classifier, metrics: Metrics
+    ) -> ModelWatcher | None:
+        """The started watcher of MODEL_PATH, or None when MODEL_RELOAD_INTERVAL_S is 0."""
+        if settings.model_reload_interval_s <= 0:
+            return None
+        return cls(
+            settings.model_path,
+            current,
+            settings.model_reload_interval_s,
+            metrics,
+            signing_key=settings.model_signing_key,
+            threads=settings.model_threads,
+        ).start()
 
     def start(self) -> ModelWatcher:
         self._thread.start()

@@ -57,6 +57,8 @@ def test_the_tree_keeps_every_import_rule() -> None:
         ("training", "import consumer.stream", "training never imports stream"),
         ("quality", "import consumer.model", "quality imports no Kafka client"),
         ("quality", "import confluent_kafka", "quality imports no Kafka client"),
+        ("serve", "import confluent_kafka", "serve imports no Kafka client"),
+        ("serve", "import consumer.training", "serve imports no Kafka client"),
         ("config", "import consumer.model", "config and contracts import no other"),
         ("contracts", "import consumer.stream", "config and contracts import no other"),
     ],

@@ -1,0 +1,295 @@
+"""The HTTP API (Starlette): `POST /v1/classify`, `POST /v1/explain`, probes, metrics, page.
+
+Every error is JSON, `{"error": {"status": 413, "message": "..."}}`: 400 for a body that is
+not the request schema, 401 without a valid key, 408 for a body not sent within
+SERVE_BODY_TIMEOUT_S, 413 for a body, a text or a count of texts over its limit, 429 over a
+key's rate (with Retry-After).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from consumer.model.classifier import Classifier, Prediction
+from consumer.model.explain import explain
+from consumer.serve.batcher import Batcher
+from consumer.serve.keys import ApiKeys
+from consumer.serve.limits import RateLimiter
+from consumer.stream.codec import Decoded, rfc3339_now
+from consumer.stream.policies import SourcePolicies
+
+__all__ = ["ApiError", "ServeLimits", "build_app"]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True, slots=True)
+class ServeLimits:
+    max_body_bytes: int = 1_048_576
+    max_texts: int = 256
+    max_text_chars: int = 10_000
+    body_timeout_s: float = 10.0
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def error_response(error: ApiError) -> Response:
+    body = {"error": {"status": error.status, "message": error.message}}
+    return json_response(body, error.status, error.headers)
+
+
+async def read_body(request: Request, limits: ServeLimits) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "Content-Length is not a number")
+        if int(declared) > limits.max_body_bytes:
+            raise ApiError(413, f"the body is over {limits.max_body_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+
+    async def collect() -> None:
+        nonlocal size
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise ApiError(413, f"the body is over {limits.max_body_bytes} bytes")
+            chunks.append(chunk)
+
+    try:
+        await asyncio.wait_for(collect(), limits.body_timeout_s)
+    except TimeoutError:
+        raise ApiError(408, f"the body was not sent within {limits.body_timeout_s:g} s") from None
+    return b"".join(chunks)
+
+
+def parse_request(body: bytes, limits: ServeLimits) -> tuple[list[str], dict[str, Any]]:
+    """The texts of a classify request and its optional fields (`id`, `source`, `metadata`)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "the body must be a JSON object with `text` or `texts`")
+    if ("text" in payload) == ("texts" in payload):
+        raise ApiError(400, "give exactly one of `text` (a string) or `texts` (a list of strings)")
+    if "text" in payload:
+        texts = [payload["text"]]
+        where = "text"
+    else:
+        texts = payload["texts"]
+        where = "texts"
+        if not isinstance(texts, list) or not texts:
+            raise ApiError(400, "`texts` must be a non-empty list of strings")
+        if len(texts) > limits.max_texts:
+            raise ApiError(413, f"{len(texts)} texts, more than the limit of {limits.max_texts}")
+    for index, text in enumerate(texts):
+        at = where if where == "text" else f"texts[{index}]"
+        if not isinstance(text, str):
+            raise ApiError(400, f"`{at}` must be a string, not {type(text).__name__}")
+        if not text.strip():
+            raise ApiError(400, f"`{at}` is empty after trimming whitespace")
+        if len(text) > limits.max_text_chars:
+            raise ApiError(
+                413, f"`{at}` has {len(text)} characters, more than {limits.max_text_chars}"
+            )
+    extra: dict[str, Any] = {}
+    ident = payload.get("id")
+    if ident is not None:
+        if where != "text" or not isinstance(ident, str) or not 0 < len(ident) <= 256:
+            raise ApiError(400, "`id` goes with `text` and is a string of 1 to 256 characters")
+        extra["id"] = ident
+    source = payload.get("source")
+    if source is not None:
+        if not isinstance(source, str):
+            raise ApiError(400, "`source` must be a string")
+        extra["source"] = source
+    metadata = payload.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise ApiError(400, "`metadata` must be an object of strings")
+        extra["metadata"] = metadata
+    return texts, extra
+
+
+class Api:
+    def __init__(
+        self,
+        batcher: Batcher,
+        keys: ApiKeys | None,
+        limiter: RateLimiter | None,
+        limits: ServeLimits,
+        policies: SourcePolicies | None = None,
+    ) -> None:
+        self.batcher = batcher
+        self.keys = keys
+        self.limiter = limiter
+        self.limits = limits
+        self.policies = policies
+        self.ready = False
+
+    def authenticate(self, request: Request) -> str:
+        """The name of the request's key (`Authorization: Bearer <key>` or `X-API-Key`);
+        checked before the body is read, so an unknown caller costs no parsing."""
+        if self.keys is None:
+            return "anonymous"
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            presented = request.headers.get("x-api-key", "")
+        name = self.keys.identify(presented.strip()) if presented else None
+        if name is None:
+            raise ApiError(401, "a valid API key is required (Authorization: Bearer <key>)")
+        return name
+
+    def charge(self, name: str, texts: int) -> None:
+        """Take one token a text from the key's bucket, or refuse with 429."""
+        if self.limiter is None:
+            return
+        wait = self.limiter.take(name, texts)
+        if wait > 0:
+            raise ApiError(
+                429,
+                f"rate limit of {self.limiter.rate:g} texts a second exceeded",
+                {"Retry-After": str(max(1, round(wait + 0.5)))},
+            )
+
+    async def _texts(self, request: Request) -> tuple[list[str], dict[str, Any]]:
+        name = self.authenticate(request)
+        texts, extra = parse_request(await read_body(request, self.limits), self.limits)
+        self.charge(name, len(texts))
+        return texts, extra
+
+    async def classify(self, request: Request) -> Response:
+        try:
+            texts, extra = await self._texts(request)
+            classifier, predictions = await self.batcher.classify(texts)
+        except ApiError as error:
+            return error_response(error)
+        predictions = self._policies(classifier, texts, extra, predictions)
+        return json_response({"verdicts": verdicts(classifier, predictions, extra)})
+
+    def _policies(
+        self,
+        classifier: Classifier,
+        texts: list[str],
+        extra: dict[str, Any],
+        predictions: list[Prediction],
+    ) -> list[Prediction]:
+        if self.policies is None:
+            return predictions
+        record = cast(Any, None)  # an HTTP request has no Kafka record
+        items = [
+            (Decoded(record, text, "", extra.get("source"), extra.get("metadata")), p)
+            for text, p in zip(texts, predictions, strict=True)
+        ]
+        return [p for _, p in self.policies.apply(classifier, items)]
+
+    async def explain(self, request: Request) -> Response:
+        try:
+            texts, _ = await self._texts(request)
+        except ApiError as error:
+            return error_response(error)
+        estimator = self.batcher.classifier.estimator
+        found = [explain(estimator, text) for text in texts]
+        return json_response(
+            {
+                "explainable": found[0] is not None,
+                "explanations": [
+                    None
+                    if words is None
+                    else [{"feature": w.feature, "weight": w.weight} for w in words]
+                    for words in found
+                ],
+            }
+        )
+
+    async def healthz(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        if not self.ready:
+            return json_response({"status": "starting"}, 503)
+        return json_response({"status": "ready", "model": model_ref(self.batcher.classifier)})
+
+
+def model_ref(classifier: Classifier) -> dict[str, str]:
+    return {"name": classifier.name, "version": classifier.version}
+
+
+def verdicts(
+    classifier: Classifier, predictions: list[Prediction], extra: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Verdicts in the verdict schema, without `source` (there is no record)."""
+    at = rfc3339_now()
+    request_id = extra.get("id") or f"http:{uuid.uuid4().hex}"
+    single = "id" in extra
+    model = model_ref(classifier)
+    out = []
+    for index, p in enumerate(predictions):
+        verdict: dict[str, Any] = {
+            "id": request_id if single else f"{request_id}:{index}",
+            "label": p.label,
+            "score": p.score,
+            "scores": p.scores,
+            "action": p.action,
+            "model": model,
+            "classified_at": at,
+            "policy": p.policy,
+        }
+        if "source" in extra:
+            verdict["input_source"] = extra["source"]
+        if "metadata" in extra:
+            verdict["metadata"] = extra["metadata"]
+        out.append(verdict)
+    return out
+
+
+def build_app(api: Api, page: bytes, metrics: Any) -> Starlette:
+    async def index(request: Request) -> Response:
+        return Response(page, media_type="text/html; charset=utf-8")
+
+    async def metrics_endpoint(request: Request) -> Response:
+        body, content_type = metrics()
+        return Response(body, media_type=content_type)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        api.batcher.start()
+        api.ready = True
+        try:
+            yield
+        finally:
+            api.ready = False
+            await api.batcher.stop()
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", api.healthz),
+            Route("/readyz", api.readyz),
+            Route("/metrics", metrics_endpoint),
+            Route("/v1/classify", api.classify, methods=["POST"]),
+            Route("/v1/explain", api.explain, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    )

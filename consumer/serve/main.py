@@ -1,0 +1,86 @@
+"""Start `content-classifier serve`: load and verify the model as the worker does, read the
+API keys and policies, and run the app on uvicorn until SIGTERM."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from consumer.config.logs import get_logger
+from consumer.config.settings import Settings, SettingsError
+from consumer.model.artifact import load_model
+from consumer.serve.app import Api, ServeLimits, build_app
+from consumer.serve.batcher import Batcher
+from consumer.serve.keys import ApiKeyError, ApiKeys
+from consumer.serve.limits import RateLimiter
+from consumer.stream.metrics import Metrics
+from consumer.stream.policies import SourcePolicies
+from consumer.stream.reload import ModelWatcher
+
+__all__ = ["serve"]
+
+log = get_logger("consumer.serve")
+
+
+def page() -> bytes:
+    return resources.files("consumer.serve").joinpath("static/index.html").read_bytes()
+
+
+def serve(settings: Settings) -> int:
+    keys = None
+    if settings.serve_api_keys_file is not None:
+        try:
+            keys = ApiKeys.load(settings.serve_api_keys_file)
+        except ApiKeyError as exc:
+            raise SettingsError(f"SERVE_API_KEYS_FILE: {exc}") from None
+    elif not settings.serve_anonymous:
+        raise SettingsError(
+            "SERVE_API_KEYS_FILE: set it to a file of API keys, or set SERVE_ANONYMOUS=true "
+            "to let anyone call the API"
+        )
+    classifier = load_model(
+        settings.model_path, signing_key=settings.model_signing_key, threads=settings.model_threads
+    )
+    metrics = Metrics()
+    watcher = ModelWatcher.from_settings(settings, classifier, metrics)
+    policies = SourcePolicies.from_settings(settings, metrics)
+    batcher = Batcher(
+        classifier,
+        max_texts=settings.serve_batch_max_texts,
+        max_wait_s=settings.serve_batch_wait_ms / 1000,
+        new_models=watcher.take if watcher else None,
+    )
+    limits = ServeLimits(
+        max_body_bytes=settings.serve_max_body_bytes,
+        max_texts=settings.serve_max_texts,
+        max_text_chars=settings.max_text_chars,
+        body_timeout_s=settings.serve_body_timeout_s,
+    )
+    limiter = RateLimiter(settings.serve_rate_per_s, settings.serve_burst) if keys else None
+    api = Api(batcher, keys, limiter, limits, policies)
+    app = build_app(api, page(), lambda: (generate_latest(metrics.registry), CONTENT_TYPE_LATEST))
+    log.info(
+        "serving",
+        host=settings.serve_host,
+        port=settings.serve_port,
+        model=classifier.name,
+        model_version=classifier.version,
+        keys=len(keys.digests) if keys else 0,
+    )
+    try:
+        uvicorn.run(
+            app,
+            host=settings.serve_host,
+            port=settings.serve_port,
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=settings.serve_max_connections,
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
+        )
+    finally:
+        if watcher:
+            watcher.stop()
+    return 0
