@@ -31,13 +31,14 @@ WORKDIR /src
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --no-cache-dir pip==25.3
 COPY pyproject.toml setup.py requirements.lock requirements-transformer.lock README.md ./
-# The subpackages `run`, classify, produce and replay-dlq import (tests/deploy checks this
+# The subpackages `run`, serve, classify, produce and replay-dlq import (tests/deploy checks this
 # list against what `run` imports): not consumer/training, not consumer/devkit.
 COPY consumer/*.py ./consumer/
 COPY consumer/config ./consumer/config
 COPY consumer/contracts ./consumer/contracts
 COPY consumer/model ./consumer/model
 COPY consumer/quality ./consumer/quality
+COPY consumer/serve ./consumer/serve
 COPY consumer/stream ./consumer/stream
 COPY consumer/tools ./consumer/tools
 # Dependencies from the lock only, hash-checked and as wheels (PIP_ONLY_BINARY); then the
@@ -74,7 +75,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     METRICS_PORT=8000
 WORKDIR /tmp
 USER ${APP_UID}:${APP_UID}
-EXPOSE 8000
+# 8000: metrics and probes of `run`; 8080: `serve` (with SERVE_HOST=0.0.0.0).
+EXPOSE 8000 8080
 # /healthz answers 503 when the consume loop is hung; urllib raises on it (exit 1).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:' + os.environ.get('METRICS_PORT', '8000') + '/healthz', timeout=4)"]

@@ -121,6 +121,7 @@ def check_contents(build: str, names: set[str]) -> None:
     training, devkit nor a model."""
     model = "consumer/models/malicious-content/"
     optional = {"consumer/training/__init__.py", "consumer/devkit/__init__.py"}
+    assert "consumer/serve/static/index.html" in names, "the analysts' page is not packaged"
     if build == "wheel":
         for name in ("manifest.json", "model.joblib", "MODEL_CARD.md"):
             assert model + name in names, f"{model}{name} not in the wheel"
