@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from consumer.model.explain import explain
 from consumer.serve.batcher import Batcher
 from consumer.serve.keys import ApiKeys
 from consumer.serve.limits import RateLimiter
+from consumer.serve.metrics import ServeMetrics
 from consumer.stream.codec import Decoded, rfc3339_now
 from consumer.stream.policies import SourcePolicies
 
@@ -139,12 +141,14 @@ class Api:
         limiter: RateLimiter | None,
         limits: ServeLimits,
         policies: SourcePolicies | None = None,
+        metrics: ServeMetrics | None = None,
     ) -> None:
         self.batcher = batcher
         self.keys = keys
         self.limiter = limiter
         self.limits = limits
         self.policies = policies
+        self.metrics = metrics
         self.ready = False
 
     def authenticate(self, request: Request) -> str:
@@ -180,6 +184,13 @@ class Api:
         return texts, extra
 
     async def classify(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self._classify(request)
+        if self.metrics is not None:
+            self.metrics.answered("classify", response.status_code, time.perf_counter() - started)
+        return response
+
+    async def _classify(self, request: Request) -> Response:
         try:
             texts, extra = await self._texts(request)
             classifier, predictions = await self.batcher.classify(texts)
@@ -205,6 +216,13 @@ class Api:
         return [p for _, p in self.policies.apply(classifier, items)]
 
     async def explain(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self._explain(request)
+        if self.metrics is not None:
+            self.metrics.answered("explain", response.status_code, time.perf_counter() - started)
+        return response
+
+    async def _explain(self, request: Request) -> Response:
         try:
             texts, _ = await self._texts(request)
         except ApiError as error:

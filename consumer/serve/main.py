@@ -15,6 +15,7 @@ from consumer.serve.app import Api, ServeLimits, build_app
 from consumer.serve.batcher import Batcher
 from consumer.serve.keys import ApiKeyError, ApiKeys
 from consumer.serve.limits import RateLimiter
+from consumer.serve.metrics import ServeMetrics
 from consumer.stream.metrics import Metrics
 from consumer.stream.policies import SourcePolicies
 from consumer.stream.reload import ModelWatcher
@@ -44,6 +45,7 @@ def serve(settings: Settings) -> int:
         settings.model_path, signing_key=settings.model_signing_key, threads=settings.model_threads
     )
     metrics = Metrics()
+    serve_metrics = ServeMetrics(metrics.registry)
     watcher = ModelWatcher.from_settings(settings, classifier, metrics)
     policies = SourcePolicies.from_settings(settings, metrics)
     batcher = Batcher(
@@ -51,6 +53,7 @@ def serve(settings: Settings) -> int:
         max_texts=settings.serve_batch_max_texts,
         max_wait_s=settings.serve_batch_wait_ms / 1000,
         new_models=watcher.take if watcher else None,
+        on_batch=serve_metrics.on_batch,
     )
     limits = ServeLimits(
         max_body_bytes=settings.serve_max_body_bytes,
@@ -59,7 +62,7 @@ def serve(settings: Settings) -> int:
         body_timeout_s=settings.serve_body_timeout_s,
     )
     limiter = RateLimiter(settings.serve_rate_per_s, settings.serve_burst) if keys else None
-    api = Api(batcher, keys, limiter, limits, policies)
+    api = Api(batcher, keys, limiter, limits, policies, serve_metrics)
     app = build_app(api, page(), lambda: (generate_latest(metrics.registry), CONTENT_TYPE_LATEST))
     log.info(
         "serving",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -142,6 +143,13 @@ def test_concurrent_requests_are_all_answered(server: Server) -> None:
     responses = asyncio.run(burst())
     assert [r.status_code for r in responses] == [200] * 64
     assert server.alive()
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'content_classifier_http_requests_total{route="classify",status="200"}' in metrics
+    assert 'content_classifier_http_requests_total{route="classify",status="413"}' in metrics
+    batches = re.search(r"^content_classifier_http_batch_texts_count (\S+)$", metrics, re.M)
+    texts = re.search(r"^content_classifier_http_batch_texts_sum (\S+)$", metrics, re.M)
+    assert batches and texts
+    assert float(batches.group(1)) < float(texts.group(1)), "some requests shared a model call"
 
 
 def test_a_key_over_its_rate_is_refused_with_retry_after(tmp_path: Path) -> None:
