@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -253,9 +254,10 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name[:64]!r} is not a header name")
         return value
 
-    @property
+    @cached_property
     def carried_headers(self) -> frozenset[str]:
-        """The lower-case names of the input headers a verdict carries."""
+        """The lower-case names of the input headers a verdict carries (worked out once: the
+        loop reads it every batch)."""
         extra = {name.strip().lower() for name in self.carry_headers.split(",")}
         return TRACE_HEADERS | (extra - {""})
 

@@ -32,10 +32,6 @@ MAX_LINKS = 128
 SPAN_NAME = "content-classifier classify"
 
 
-class BatchSpan(Protocol):
-    def set_attribute(self, key: str, value: Any) -> None: ...
-
-
 class BatchTracing(Protocol):
     def batch(self, records: Sequence[KafkaRecord], model_version: str) -> Any:
         """A context manager around one batch; it yields a span, or None when off."""
@@ -84,6 +80,7 @@ class OtelTracing:
 
     def __init__(self, provider: TracerProvider, topic: str) -> None:
         from opentelemetry import trace
+        from opentelemetry.trace import Link
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self._provider = provider
@@ -91,6 +88,7 @@ class OtelTracing:
         self._propagator = TraceContextTextMapPropagator()
         self._get_span = trace.get_current_span
         self._kind = trace.SpanKind.CONSUMER
+        self._link = Link
         self._topic = topic
 
     @classmethod
@@ -107,13 +105,11 @@ class OtelTracing:
         return cls(provider, topic)
 
     def links(self, records: Sequence[KafkaRecord]) -> list[Any]:
-        from opentelemetry.trace import Link
-
         links = []
         for carrier in trace_contexts(records):
             context = self._get_span(self._propagator.extract(carrier)).get_span_context()
             if context.is_valid:
-                links.append(Link(context))
+                links.append(self._link(context))
         return links
 
     @contextlib.contextmanager
