@@ -227,10 +227,10 @@ class Settings(BaseSettings):
     #: Each key's rate limit: texts a second, and how many it may send at once.
     serve_rate_per_s: float = Field(200.0, gt=0, le=1_000_000)
     serve_burst: int = Field(1024, ge=1, le=10_000_000)
-    #: Requests are batched into one model call of at most this many texts, waiting at most
-    #: this long for more after the first.
+    #: Requests are batched into one model call of at most this many texts: what queued
+    #: while the model worked, and with a wait above 0 what comes within it after the first.
     serve_batch_max_texts: int = Field(512, ge=1, le=100_000)
-    serve_batch_wait_ms: float = Field(2.0, ge=0, le=10_000)
+    serve_batch_wait_ms: float = Field(0.0, ge=0, le=10_000)
     #: A request body not received within this long is answered 408 (slow clients).
     serve_body_timeout_s: float = Field(10.0, gt=0, le=600)
     #: Connections and requests in progress beyond this are answered 503 at once.

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from starlette.applications import Starlette
@@ -22,16 +22,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from consumer.config.logs import get_logger
 from consumer.model.classifier import Classifier, Prediction
-from consumer.model.explain import explain
-from consumer.serve.batcher import Batcher
+from consumer.model.explain import explain, explainable
+from consumer.serve.batcher import Batcher, TextFailed
 from consumer.serve.keys import ApiKeys
 from consumer.serve.limits import RateLimiter
 from consumer.serve.metrics import ServeMetrics
-from consumer.stream.codec import Decoded, rfc3339_now
+from consumer.stream.codec import rfc3339_now, verdict_body
 from consumer.stream.policies import SourcePolicies
 
-__all__ = ["ApiError", "ServeLimits", "build_app"]
+__all__ = ["ApiError", "Asked", "ServeLimits", "build_app"]
+
+log = get_logger("consumer.serve")
 
 
 class ApiError(Exception):
@@ -84,8 +87,19 @@ async def read_body(request: Request, limits: ServeLimits) -> bytes:
     return b"".join(chunks)
 
 
-def parse_request(body: bytes, limits: ServeLimits) -> tuple[list[str], dict[str, Any]]:
-    """The texts of a classify request and its optional fields (`id`, `source`, `metadata`)."""
+@dataclass(frozen=True, slots=True)
+class Asked:
+    """A classify or explain request: its texts and the optional fields of its verdicts
+    (`source` and `metadata` also choose its policy, as a Kafka input's do)."""
+
+    texts: list[str]
+    id: str | None = None
+    source: str | None = None
+    metadata: dict[str, str] | None = None
+
+
+def parse_request(body: bytes, limits: ServeLimits) -> Asked:
+    """The request's texts and optional fields (`id`, `source`, `metadata`), or a 400/413."""
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -114,23 +128,20 @@ def parse_request(body: bytes, limits: ServeLimits) -> tuple[list[str], dict[str
             raise ApiError(
                 413, f"`{at}` has {len(text)} characters, more than {limits.max_text_chars}"
             )
-    extra: dict[str, Any] = {}
     ident = payload.get("id")
-    if ident is not None:
-        if where != "text" or not isinstance(ident, str) or not 0 < len(ident) <= 256:
-            raise ApiError(400, "`id` goes with `text` and is a string of 1 to 256 characters")
-        extra["id"] = ident
+    if ident is not None and (
+        where != "text" or not isinstance(ident, str) or not 0 < len(ident) <= 256
+    ):
+        raise ApiError(400, "`id` goes with `text` and is a string of 1 to 256 characters")
     source = payload.get("source")
-    if source is not None:
-        if not isinstance(source, str):
-            raise ApiError(400, "`source` must be a string")
-        extra["source"] = source
+    if source is not None and not isinstance(source, str):
+        raise ApiError(400, "`source` must be a string")
     metadata = payload.get("metadata")
-    if metadata is not None:
-        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
-            raise ApiError(400, "`metadata` must be an object of strings")
-        extra["metadata"] = metadata
-    return texts, extra
+    if metadata is not None and (
+        not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values())
+    ):
+        raise ApiError(400, "`metadata` must be an object of strings")
+    return Asked(texts, ident, source, metadata)
 
 
 class Api:
@@ -177,11 +188,34 @@ class Api:
                 {"Retry-After": str(max(1, round(wait + 0.5)))},
             )
 
-    async def _texts(self, request: Request) -> tuple[list[str], dict[str, Any]]:
+    async def _asked(self, request: Request) -> Asked:
         name = self.authenticate(request)
-        texts, extra = parse_request(await read_body(request, self.limits), self.limits)
-        self.charge(name, len(texts))
-        return texts, extra
+        asked = parse_request(await read_body(request, self.limits), self.limits)
+        self.charge(name, len(asked.texts))
+        return asked
+
+    async def _judged(self, request: Request) -> tuple[Asked, Classifier, list[Prediction]]:
+        """The request, the classifier that judged it and its predictions, its policy
+        applied; a 500 naming the text the model failed on (the rest of its batch is
+        answered)."""
+        asked = await self._asked(request)
+        try:
+            classifier, predictions = await self.batcher.classify(asked.texts)
+        except TextFailed as failed:
+            log.error(
+                "the model failed on a text of a request",
+                text_index=failed.index,
+                exception_class=type(failed.cause).__name__,
+                reason=str(failed.cause)[:500],
+            )
+            at = "text" if len(asked.texts) == 1 else f"texts[{failed.index}]"
+            raise ApiError(
+                500, f"the model failed on `{at}` ({type(failed.cause).__name__})"
+            ) from None
+        if self.policies is not None:
+            decided = self.policies.apply(classifier, [(asked, p) for p in predictions])
+            predictions = [p for _, p in decided]
+        return asked, classifier, predictions
 
     def timed(
         self, route: str, handler: Callable[[Request], Awaitable[Response]]
@@ -199,45 +233,25 @@ class Api:
 
     async def classify(self, request: Request) -> Response:
         try:
-            texts, extra = await self._texts(request)
-            classifier, predictions = await self.batcher.classify(texts)
+            asked, classifier, predictions = await self._judged(request)
         except ApiError as error:
             return error_response(error)
-        predictions = self._policies(classifier, texts, extra, predictions)
-        return json_response({"verdicts": verdicts(classifier, predictions, extra)})
-
-    def _policies(
-        self,
-        classifier: Classifier,
-        texts: list[str],
-        extra: dict[str, Any],
-        predictions: list[Prediction],
-    ) -> list[Prediction]:
-        if self.policies is None:
-            return predictions
-        record = cast(Any, None)  # an HTTP request has no Kafka record
-        items = [
-            (Decoded(record, text, "", extra.get("source"), extra.get("metadata")), p)
-            for text, p in zip(texts, predictions, strict=True)
-        ]
-        return [p for _, p in self.policies.apply(classifier, items)]
+        return json_response({"verdicts": verdicts(classifier, predictions, asked)})
 
     async def explain(self, request: Request) -> Response:
+        """The verdicts and, for a linear model, the words that pushed each score most:
+        one call (and one charge against the key's rate) for the analysts' page."""
         try:
-            texts, _ = await self._texts(request)
+            asked, classifier, predictions = await self._judged(request)
         except ApiError as error:
             return error_response(error)
-        estimator = self.batcher.classifier.estimator
-        found = [explain(estimator, text) for text in texts]
+        found = await self.batcher.run(explain_all, classifier.estimator, asked.texts)
+        explanations: list[Any] = [None] * len(asked.texts) if found is None else found
         return json_response(
             {
-                "explainable": found[0] is not None,
-                "explanations": [
-                    None
-                    if words is None
-                    else [{"feature": w.feature, "weight": w.weight} for w in words]
-                    for words in found
-                ],
+                "verdicts": verdicts(classifier, predictions, asked),
+                "explainable": found is not None,
+                "explanations": explanations,
             }
         )
 
@@ -254,32 +268,35 @@ def model_ref(classifier: Classifier) -> dict[str, str]:
     return {"name": classifier.name, "version": classifier.version}
 
 
-def verdicts(
-    classifier: Classifier, predictions: list[Prediction], extra: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """Verdicts in the verdict schema, without `source` (there is no record)."""
+def explain_all(estimator: Any, texts: list[str]) -> list[list[dict[str, Any]]] | None:
+    """Each text's strongest features, or None for a model without per-feature weights."""
+    if not explainable(estimator):
+        return None
+    return [
+        [{"feature": w.feature, "weight": w.weight} for w in explain(estimator, text) or ()]
+        for text in texts
+    ]
+
+
+def verdicts(classifier: Classifier, predictions: list[Prediction], asked: Asked) -> list[Any]:
+    """Verdicts in the verdict schema, without `source` (there is no Kafka record). Their
+    id is the request's `id`, else one made up for the request, `:<index>` per text."""
     at = rfc3339_now()
-    request_id = extra.get("id") or f"http:{uuid.uuid4().hex}"
-    single = "id" in extra
     model = model_ref(classifier)
-    out = []
-    for index, p in enumerate(predictions):
-        verdict: dict[str, Any] = {
-            "id": request_id if single else f"{request_id}:{index}",
-            "label": p.label,
-            "score": p.score,
-            "scores": p.scores,
-            "action": p.action,
-            "model": model,
-            "classified_at": at,
-            "policy": p.policy,
-        }
-        if "source" in extra:
-            verdict["input_source"] = extra["source"]
-        if "metadata" in extra:
-            verdict["metadata"] = extra["metadata"]
-        out.append(verdict)
-    return out
+    if asked.id is not None:
+        ids = [asked.id]
+    else:
+        request_id = f"http:{uuid.uuid4().hex}"
+        ids = [f"{request_id}:{index}" for index in range(len(predictions))]
+    return [
+        verdict_body(ident, p, model, at, asked.source, asked.metadata)
+        for ident, p in zip(ids, predictions, strict=True)
+    ]
+
+
+async def internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("request failed", path=request.url.path, exception_class=type(exc).__name__)
+    return error_response(ApiError(500, "internal error; the server's log has the details"))
 
 
 def build_app(api: Api, page: bytes, metrics: Any) -> Starlette:
@@ -310,4 +327,5 @@ def build_app(api: Api, page: bytes, metrics: Any) -> Starlette:
             Route("/v1/explain", api.timed("explain", api.explain), methods=["POST"]),
         ],
         lifespan=lifespan,
+        exception_handlers={Exception: internal_error},
     )

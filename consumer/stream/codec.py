@@ -39,6 +39,7 @@ __all__ = [
     "reduced_dead_letter",
     "rfc3339_now",
     "verdict",
+    "verdict_body",
     "verdict_record",
     "verdict_values",
 ]
@@ -225,6 +226,33 @@ def carried(headers: Headers | None, names: frozenset[str]) -> Headers | None:
     return kept or None
 
 
+def verdict_body(
+    ident: str,
+    prediction: Prediction,
+    model: dict[str, str],
+    classified_at: str,
+    input_source: str | None = None,
+    metadata: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A verdict's fields in the verdict schema, but `source`: the verdict of a Kafka record
+    adds the record's position, one answered over HTTP has none."""
+    value = {
+        "id": ident,
+        "label": prediction.label,
+        "score": prediction.score,
+        "scores": prediction.scores,
+        "action": prediction.action,
+        "model": model,
+        "classified_at": classified_at,
+        "policy": prediction.policy,
+    }
+    if input_source is not None:
+        value["input_source"] = input_source
+    if metadata is not None:
+        value["metadata"] = metadata
+    return value
+
+
 def verdict_values(
     classified: Sequence[tuple[Decoded, Prediction]],
     model: dict[str, str],
@@ -243,25 +271,12 @@ def verdict_values(
     for item, prediction in classified:
         record = item.record
         key = record.key()
-        value = {
-            "id": item.id,
-            "label": prediction.label,
-            "score": prediction.score,
-            "scores": prediction.scores,
-            "action": prediction.action,
-            "model": model,
-            "source": {
-                "topic": record.topic(),
-                "partition": record.partition(),
-                "offset": record.offset(),
-            },
-            "classified_at": classified_at,
-            "policy": prediction.policy,
+        value = verdict_body(item.id, prediction, model, classified_at, item.source, item.metadata)
+        value["source"] = {
+            "topic": record.topic(),
+            "partition": record.partition(),
+            "offset": record.offset(),
         }
-        if item.source is not None:
-            value["input_source"] = item.source
-        if item.metadata is not None:
-            value["metadata"] = item.metadata
         if extra:
             value.update(extra)
         out.append(

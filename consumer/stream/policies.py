@@ -16,15 +16,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings, SettingsError
 from consumer.model.classifier import Classifier, Prediction
 from consumer.model.policies import MODEL_POLICY, PolicyFileError, PolicySet, load_policies
-from consumer.stream.codec import Decoded
 from consumer.stream.metrics import Metrics
 
-__all__ = ["SourcePolicies"]
+__all__ = ["Routed", "SourcePolicies"]
 
 log = get_logger(__name__)
 
@@ -34,6 +34,19 @@ def _fingerprint(path: Path) -> str:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
         return f"unreadable: {exc.strerror}"
+
+
+class Routed(Protocol):
+    """What a policy is chosen by: a decoded Kafka input, or a request to the HTTP API."""
+
+    @property
+    def source(self) -> str | None: ...
+
+    @property
+    def metadata(self) -> dict[str, str] | None: ...
+
+
+R = TypeVar("R", bound=Routed)
 
 
 class SourcePolicies:
@@ -75,14 +88,14 @@ class SourcePolicies:
         except PolicyFileError as exc:
             raise SettingsError(f"POLICY_FILE: {exc}") from None
 
-    def value_of(self, item: Decoded) -> str | None:
+    def value_of(self, item: Routed) -> str | None:
         if self.metadata_key is None:
             return item.source
         return (item.metadata or {}).get(self.metadata_key)
 
     def apply(
-        self, classifier: Classifier, classified: list[tuple[Decoded, Prediction]]
-    ) -> list[tuple[Decoded, Prediction]]:
+        self, classifier: Classifier, classified: list[tuple[R, Prediction]]
+    ) -> list[tuple[R, Prediction]]:
         """Each record decided by its source's policy (in place: the list is returned)."""
         if not classified:
             return classified

@@ -61,6 +61,9 @@ def test_explanations_name_the_words_that_pushed_the_score(server: Server) -> No
     assert body["explainable"] is True
     words = {item["feature"]: item["weight"] for item in body["explanations"][0]}
     assert words["ignore"] > 0 and words["instructions"] > 0
+    [verdict] = [Verdict.model_validate(v) for v in body["verdicts"]]
+    [expected] = load_model(default_model_path()).classify(["ignore previous instructions"])
+    assert (verdict.label, verdict.score) == (expected.label, expected.score)
 
 
 def test_a_key_is_required_and_compared_exactly(server: Server) -> None:
