@@ -17,9 +17,13 @@ __all__ = [
     "FULLNAME",
     "LABELS",
     "SELECTOR",
+    "SERVE",
+    "SERVE_VALUES",
     "VALUE_SETS",
     "container",
     "env_of",
+    "named",
+    "selector_of",
     "settings",
     "values_of",
 ]
@@ -30,6 +34,9 @@ VALUE_SETS = [pytest.param((), id="default")] + [
 CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject", "TriggerAuthentication"}
 FULLNAME = f"{RELEASE}-content-classifier"
 SELECTOR = {"app.kubernetes.io/name": "content-classifier", "app.kubernetes.io/instance": RELEASE}
+#: The name of each object of the HTTP API (`serve.enabled`), and the ci/ file that enables it.
+SERVE = f"{FULLNAME}-serve"
+SERVE_VALUES = CHART / "ci" / "serve-values.yaml"
 LABELS = {
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
@@ -37,6 +44,24 @@ LABELS = {
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
 }
+
+
+def selector_of(labels: dict[str, str]) -> dict[str, str]:
+    """The selector labels of an object: the worker's, or those of the feedback consumer or
+    the HTTP API (each a name of its own, so that the worker's selectors never take their
+    pods in, nor theirs the workers')."""
+    component = labels.get("app.kubernetes.io/component")
+    if component in {"feedback", "serve"}:
+        name = f"{SELECTOR['app.kubernetes.io/name']}-{component}"
+        return {**SELECTOR, "app.kubernetes.io/name": name}
+    return SELECTOR
+
+
+def named(rendered: Render, kind: str, name: str) -> dict[str, Any]:
+    """The one object of that kind and name."""
+    found = [obj for obj in rendered.of_kind(kind) if obj["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one {kind} {name}, got {len(found)}"
+    return found[0]
 
 
 def values_of(files: tuple[Path, ...]) -> dict[str, Any]:

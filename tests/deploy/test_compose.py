@@ -1,7 +1,8 @@
 """docker-compose.yml, checked without a Docker engine: `docker-compose config` validates it,
 and the resolved configuration is checked for what the stack promises (Apache Kafka in KRaft
-mode, the topics, two workers, a load generator, Prometheus with the alert rules, Grafana
-with the dashboard). promtool checks the compose Prometheus configuration."""
+mode, the topics, two workers, the HTTP API, a load generator, Prometheus with the alert
+rules, Grafana with the dashboard). promtool checks the compose Prometheus configuration, and
+that the API's series, as Prometheus keeps them, fire no alert."""
 
 from __future__ import annotations
 
@@ -13,12 +14,18 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
+from consumer.serve.keys import ApiKeys
+from consumer.serve.metrics import ServeMetrics
+from consumer.stream.metrics import Metrics
 from tests.deploy.conftest import ROOT
 
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 SAMPLE = ROOT / "deploy" / "sample-messages.jsonl"
+API_KEYS = ROOT / "deploy" / "api-keys.txt"
 
 
 def compose(deploy_tools: Path, *args: str) -> subprocess.CompletedProcess:
@@ -57,6 +64,27 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
             source, target = volume["source"], volume["target"]
         found[target] = source
     return found
+
+
+def read_only_targets(service: dict[str, Any]) -> set[str]:
+    """Container paths of the read-only bind mounts (compose v1 strings, v2 mappings)."""
+    found = set()
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            parts = volume.split(":")
+            if len(parts) > 2 and "ro" in parts[2].split(","):
+                found.add(parts[1])
+        elif volume.get("read_only"):
+            found.add(volume["target"])
+    return found
+
+
+def published(port: str | dict[str, Any]) -> tuple[str, str, str]:
+    """(host address, host port, container port) of a published port, v1 or v2 style."""
+    if isinstance(port, dict):
+        return port.get("host_ip", ""), str(port["published"]), str(port["target"])
+    host_ip, host_port, target = port.split("/")[0].split(":")
+    return host_ip, host_port, target
 
 
 def command_text(service: dict[str, Any]) -> str:
@@ -146,7 +174,7 @@ def test_prometheus_scrapes_the_workers_with_the_alert_rules(resolved: dict[str,
     config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
     (rules,) = config["rule_files"]
     assert Path(targets[rules]) == ROOT / "prometheus" / "alerts.yml"
-    (job,) = [j for j in config["scrape_configs"] if "content-classifier" in j["job_name"]]
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "content-classifier"]
     static = job["static_configs"][0]
     workers = sorted(n for n in resolved["services"] if n.startswith("worker-"))
     port = resolved["services"][workers[0]]["environment"]["METRICS_PORT"]
@@ -198,3 +226,110 @@ def test_published_ports_stay_on_loopback(resolved: dict[str, Any]) -> None:
         for port in service.get("ports", []):
             host_ip = port.get("host_ip") if isinstance(port, dict) else port.split(":")[0]
             assert host_ip == "127.0.0.1", f"{name} publishes {port} beyond this machine"
+
+
+def test_the_api_serves_the_workers_image_with_the_demo_keys(resolved: dict[str, Any]) -> None:
+    services = resolved["services"]
+    api, worker = services["api"], services["worker-1"]
+    assert api["image"] == worker["image"] and api["build"] == worker["build"]
+    assert api["command"] == ["serve"]
+    env = api["environment"]
+    assert env["SERVE_HOST"] == "0.0.0.0", "127.0.0.1 in a container reaches nobody"
+    (port,) = api["ports"]
+    assert published(port) == ("127.0.0.1", "8080", env["SERVE_PORT"])
+    assert env["SERVE_PORT"] in command_text({"command": api["healthcheck"]["test"]})
+    # The keys file: mounted read-only where SERVE_API_KEYS_FILE points, and loadable.
+    targets = mounts(api)
+    assert Path(targets[env["SERVE_API_KEYS_FILE"]]) == API_KEYS
+    assert read_only_targets(api) == set(targets) == {env["SERVE_API_KEYS_FILE"]}
+    assert "SERVE_ANONYMOUS" not in env
+    keys = ApiKeys.load(API_KEYS)
+    assert [name for name, _ in keys.digests] == ["demo"]
+    assert "DEMO ONLY" in API_KEYS.read_text()
+    # No Kafka, and the workers' hardening.
+    assert not [key for key in env if key.startswith("KAFKA_")]
+    assert "depends_on" not in api
+    assert api["read_only"] is True and api["cap_drop"] == ["ALL"]
+    assert api["tmpfs"] == ["/tmp"]
+    assert api["security_opt"] == ["no-new-privileges:true"]
+    assert int(api["stop_grace_period"].removesuffix("s")) > float(env["SHUTDOWN_TIMEOUT_S"])
+
+
+def test_prometheus_scrapes_the_api_in_a_job_of_its_own(resolved: dict[str, Any]) -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"].endswith("-serve")]
+    # ContentClassifierWorkerDown selects jobs by this name: an API down for 5 minutes fires it.
+    assert "content-classifier" in job["job_name"]
+    (static,) = job["static_configs"]
+    assert static["targets"] == [f"api:{resolved['services']['api']['environment']['SERVE_PORT']}"]
+    assert "group" not in static["labels"], "the API is no member of the consumer group"
+    assert "api" in resolved["services"]["prometheus"]["depends_on"]
+
+
+def serve_series(dropped: str | None) -> list[tuple[str, dict[str, str], float]]:
+    """The series a fresh `serve` exports (the worker's metrics registry with the API's own
+    metrics added, as consumer/serve/main.py builds it), less the names `dropped` matches."""
+    metrics = Metrics()
+    ServeMetrics(metrics.registry)
+    text = generate_latest(metrics.registry).decode()
+    return [
+        (sample.name, sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if dropped is None or not re.fullmatch(dropped, sample.name)
+    ]
+
+
+def promtool_test_rules(prometheus_dir: Path, tmp_path: Path, dropped: str | None) -> str:
+    """Ninety minutes of the API's series, as the compose job labels them, through every alert
+    rule, each expected silent. Returns promtool's complaint, or "" when none fired."""
+    job = {"job": "content-classifier-serve", "namespace": "compose", "instance": "api:8080"}
+    series = [("up", {}, 1.0), *serve_series(dropped)]
+    rules = yaml.safe_load((ROOT / "prometheus" / "alerts.yml").read_text())
+    alerts = [rule["alert"] for group in rules["groups"] for rule in group["rules"]]
+
+    def selector(name: str, labels: dict[str, str]) -> str:
+        pairs = {**labels, **job}
+        return name + "{" + ",".join(f"{k}={json.dumps(v)}" for k, v in pairs.items()) + "}"
+
+    test = {
+        "rule_files": [str(ROOT / "prometheus" / "alerts.yml")],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": selector(name, labels), "values": f"{value!r}x90"}
+                    for name, labels, value in series
+                ],
+                "alert_rule_test": [
+                    {"eval_time": "85m", "alertname": alert, "exp_alerts": []} for alert in alerts
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "serve.test.yml"
+    path.write_text(yaml.safe_dump(test))
+    result = subprocess.run(
+        [str(prometheus_dir / "promtool"), "test", "rules", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+def test_the_api_series_fire_no_alert(prometheus_dir: Path, tmp_path: Path) -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"].endswith("-serve")]
+    (drop,) = job["metric_relabel_configs"]
+    assert drop["source_labels"] == ["__name__"] and drop["action"] == "drop"
+    kept = {name for name, _, _ in serve_series(drop["regex"])}
+    assert "content_classifier_http_batch_texts_count" in kept, "the API's own series stay"
+    assert "content_classifier_model_info" in kept
+    assert promtool_test_rules(prometheus_dir, tmp_path, drop["regex"]) == ""
+    # Without the drop the idle loop gauges page someone: the check above can fail.
+    complaint = promtool_test_rules(prometheus_dir, tmp_path, None)
+    assert "ContentClassifierLoopStalled" in complaint
+    assert "ContentClassifierWorkerNotReady" in complaint

@@ -22,16 +22,18 @@ from tests.deploy.helm_objects import (
     FULLNAME,
     LABELS,
     SELECTOR,
+    SERVE,
     VALUE_SETS,
     container,
     env_of,
+    selector_of,
     settings,
     values_of,
 )
 
 
 def test_ci_values_files_cover_the_main_variants() -> None:
-    assert {"keda-values", "hpa-values", "tls-values", "sasl-values"} <= {
+    assert {"keda-values", "hpa-values", "tls-values", "sasl-values", "serve-values"} <= {
         path.stem for path in CI_VALUES
     }
 
@@ -97,25 +99,20 @@ def test_selectors_use_only_name_and_instance(
     for service in rendered.of_kind("Service"):
         assert service["spec"]["selector"] == selector_of(service["metadata"]["labels"])
     for pdb in rendered.of_kind("PodDisruptionBudget"):
-        assert pdb["spec"]["selector"] == {"matchLabels": SELECTOR}
+        assert pdb["spec"]["selector"] == {"matchLabels": selector_of(pdb["metadata"]["labels"])}
         assert pdb["apiVersion"] == "policy/v1"
     for policy in rendered.of_kind("NetworkPolicy"):
-        assert policy["spec"]["podSelector"] == {"matchLabels": SELECTOR}
+        assert policy["spec"]["podSelector"] == {
+            "matchLabels": selector_of(policy["metadata"]["labels"])
+        }
+    for other in rendered.of_kind("Deployment"):
+        match = other["spec"]["selector"]["matchLabels"]
+        assert match == selector_of(other["metadata"]["labels"])
+        assert match.items() <= other["spec"]["template"]["metadata"]["labels"].items()
     for monitor in rendered.of_kind("ServiceMonitor"):
         assert monitor["spec"]["selector"] == {
             "matchLabels": selector_of(monitor["metadata"]["labels"])
         }
-
-
-def selector_of(labels: dict[str, str]) -> dict[str, str]:
-    """The selector labels of an object: the worker's, or the feedback consumer's (a name of
-    its own, so that the worker's selectors never take its pod in)."""
-    if labels.get("app.kubernetes.io/component") == "feedback":
-        return {
-            **SELECTOR,
-            "app.kubernetes.io/name": SELECTOR["app.kubernetes.io/name"] + "-feedback",
-        }
-    return SELECTOR
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
@@ -151,27 +148,29 @@ def test_replicas_only_without_an_autoscaler_and_never_above_the_partitions(
 def test_pods_are_secure_by_default(
     render: Callable[..., Render], values: tuple[Path, ...]
 ) -> None:
+    """Every Deployment: the worker's, and the feedback consumer's or the API's when enabled."""
     rendered = render(values)
-    pod = rendered.worker()["spec"]["template"]["spec"]
-    assert pod["automountServiceAccountToken"] is False
-    assert pod["securityContext"]["runAsNonRoot"] is True
-    assert pod["securityContext"]["runAsUser"] != 0
-    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-    context = container(rendered.worker())["securityContext"]
-    assert context["runAsNonRoot"] is True
-    assert context["readOnlyRootFilesystem"] is True
-    assert context["allowPrivilegeEscalation"] is False
-    assert context["capabilities"]["drop"] == ["ALL"]
-    assert context["seccompProfile"] == {"type": "RuntimeDefault"}
-    mounts = {m["mountPath"]: m["name"] for m in container(rendered.worker())["volumeMounts"]}
-    volumes = {v["name"]: v for v in pod["volumes"]}
-    assert "emptyDir" in volumes[mounts["/tmp"]], "a writable /tmp on a read-only root"
-    for mount in container(rendered.worker())["volumeMounts"]:
-        if mount["mountPath"] != "/tmp":
-            assert mount.get("readOnly") is True, f"{mount['mountPath']} is writable"
-    for account in rendered.of_kind("ServiceAccount"):
-        assert account["automountServiceAccountToken"] is False
-        assert pod["serviceAccountName"] == account["metadata"]["name"]
+    for deployment in rendered.of_kind("Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["automountServiceAccountToken"] is False
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["runAsUser"] != 0
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        context = container(deployment)["securityContext"]
+        assert context["runAsNonRoot"] is True
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"]["drop"] == ["ALL"]
+        assert context["seccompProfile"] == {"type": "RuntimeDefault"}
+        mounts = {m["mountPath"]: m["name"] for m in container(deployment)["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]], "a writable /tmp on a read-only root"
+        for mount in container(deployment)["volumeMounts"]:
+            if mount["mountPath"] != "/tmp":
+                assert mount.get("readOnly") is True, f"{mount['mountPath']} is writable"
+        for account in rendered.of_kind("ServiceAccount"):
+            assert account["automountServiceAccountToken"] is False
+            assert pod["serviceAccountName"] == account["metadata"]["name"]
 
 
 @pytest.mark.parametrize("values", VALUE_SETS)
@@ -217,10 +216,19 @@ def test_settings_are_the_workers_variables_and_hold_no_secret(
         assert isinstance(value, str)
         assert key in allowed or key.startswith("KAFKA_"), key
         assert not re.search("PASSWORD|SECRET|JAAS|TOKEN", key), f"{key} in a ConfigMap"
-    for name, item in env_of(rendered.worker()).items():
-        if re.search("PASSWORD|SECRET|USERNAME|TOKEN", name):
-            assert "value" not in item, f"{name} as a plain value"
-            assert set(item["valueFrom"]) == {"secretKeyRef"}
+    for deployment in rendered.of_kind("Deployment"):
+        for name, item in env_of(deployment).items():
+            if re.search("PASSWORD|SECRET|USERNAME|TOKEN", name):
+                assert "value" not in item, f"{name} as a plain value"
+                assert set(item["valueFrom"]) == {"secretKeyRef"}
+    # The API's ConfigMap: its own settings and those it shares with the worker, no Kafka.
+    for config in rendered.of_kind("ConfigMap"):
+        if config["metadata"]["name"] == SERVE:
+            for key, value in config["data"].items():
+                assert isinstance(value, str)
+                assert key in allowed and not key.startswith("KAFKA_"), key
+                if key in data:
+                    assert value == data[key], f"{key}: the API and the worker differ"
 
 
 def test_default_values_use_the_image_model_and_plaintext(render: Callable[..., Render]) -> None:

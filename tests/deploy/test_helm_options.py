@@ -1,23 +1,28 @@
 """The Helm chart's optional parts, each switched on by a values file in ci/: SASL, the model
 signing key, TLS, the custom resources (ServiceMonitor, PrometheusRule, KEDA), the Grafana
-dashboard and the NetworkPolicy."""
+dashboard, the NetworkPolicy, the feedback consumer and the HTTP API (`serve`)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.deploy.conftest import CHART, CI_VALUES, NAMESPACE, ROOT, Render
+from consumer.config.settings import load_settings
+from tests.deploy.conftest import CHART, CI_VALUES, NAMESPACE, RELEASE, ROOT, Render
 from tests.deploy.helm_objects import (
     CUSTOM_KINDS,
     FULLNAME,
     SELECTOR,
+    SERVE,
+    SERVE_VALUES,
     container,
     env_of,
+    named,
     settings,
     values_of,
 )
@@ -154,7 +159,13 @@ def test_custom_resources_have_their_required_fields(render: Callable[..., Rende
             assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
             relabel = {r["targetLabel"]: r["replacement"] for r in endpoint["relabelings"]}
             assert "content-classifier" in relabel["job"]
-            assert relabel["group"] == merged["kafka"]["groupId"]
+            if obj["metadata"]["labels"]["app.kubernetes.io/component"] == "serve":
+                # The API is no member of the consumer group: no `group` label.
+                assert relabel["job"] == merged["serviceMonitor"]["jobName"] + "-serve"
+                assert "group" not in relabel
+                assert endpoint["metricRelabelings"][0]["action"] == "drop"
+            else:
+                assert relabel["group"] == merged["kafka"]["groupId"]
             assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         elif kind == "PrometheusRule":
             assert obj["apiVersion"] == "monitoring.coreos.com/v1"
@@ -278,3 +289,190 @@ def test_the_feedback_consumer_is_a_deployment_of_its_own(render: Callable[..., 
     }
     missing = render((), ("feedback.enabled=true",))
     assert missing.returncode != 0 and "feedback.enabled needs feedback.topic" in missing.stderr
+
+
+def test_the_api_is_off_by_default(render: Callable[..., Render]) -> None:
+    for path in [(), *((p,) for p in CI_VALUES if p != SERVE_VALUES)]:
+        rendered = render(path)
+        assert not [
+            obj
+            for obj in rendered.objects
+            if obj["metadata"]["name"] == SERVE
+            or obj["metadata"]["labels"].get("app.kubernetes.io/component") == "serve"
+        ], f"{path}: serve objects without serve.enabled"
+        assert "SERVE_HOST" not in settings(rendered)["data"]
+
+
+def test_the_api_serves_the_workers_model_with_keys_from_a_secret(
+    render: Callable[..., Render],
+) -> None:
+    rendered = render((SERVE_VALUES,))
+    merged = values_of((SERVE_VALUES,))
+    api, worker = named(rendered, "Deployment", SERVE), rendered.worker()
+    serve = container(api)
+    assert serve["args"] == ["serve"]
+    assert serve["image"] == container(worker)["image"]
+    assert api["spec"]["replicas"] == merged["serve"]["replicaCount"] == 2
+    # Only the API's ConfigMap: the worker's Kafka settings would stop it at start-up.
+    assert serve["envFrom"] == [{"configMapRef": {"name": SERVE}}]
+    data = named(rendered, "ConfigMap", SERVE)["data"]
+    assert data["SERVE_HOST"] == "0.0.0.0"
+    (port,) = serve["ports"]
+    assert port == {"name": "http", "containerPort": 8080, "protocol": "TCP"}
+    assert data["SERVE_PORT"] == str(port["containerPort"]) == str(merged["serve"]["port"])
+    for probe, path in (
+        ("liveness", "/healthz"),
+        ("readiness", "/readyz"),
+        ("startup", "/healthz"),
+    ):
+        assert serve[f"{probe}Probe"]["httpGet"] == {"path": path, "port": "http"}
+    annotations = api["spec"]["template"]["metadata"]["annotations"]
+    assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/config"])
+    # The keys: a Secret mounted read-only, the file SERVE_API_KEYS_FILE names.
+    pod = api["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m for m in serve["volumeMounts"]}
+    keys = volumes["api-keys"]["secret"]
+    assert keys["secretName"] == "content-classifier-api-keys"
+    assert keys["items"] == [{"key": "api-keys", "path": "keys"}]
+    assert mounts["api-keys"]["readOnly"] is True and "subPath" not in mounts["api-keys"]
+    assert data["SERVE_API_KEYS_FILE"] == mounts["api-keys"]["mountPath"] + "/keys"
+    assert data["SERVE_ANONYMOUS"] == "false"
+    # The worker's model, policies and signing key: the same volumes, mounts and settings.
+    worker_volumes = {v["name"]: v for v in worker["spec"]["template"]["spec"]["volumes"]}
+    worker_mounts = {m["name"]: m for m in container(worker)["volumeMounts"]}
+    for name in ("models", "policies", "model-signing-key"):
+        assert volumes[name] == worker_volumes[name], name
+        assert mounts[name] == worker_mounts[name], name
+    worker_data = settings(rendered)["data"]
+    for key in ("MODEL_PATH", "POLICY_FILE", "MODEL_SIGNING_KEY_FILE", "MAX_TEXT_CHARS"):
+        assert data[key] == worker_data[key], key
+    assert data["MODEL_PATH"] == "/models/malicious-content"
+    # Nothing of Kafka: no setting, no Secret, no TLS material.
+    assert not [key for key in data if key.startswith("KAFKA_")]
+    assert "kafka-tls" not in volumes and "env" not in serve
+    assert data["SERVE_BURST"] == "10000000", "integers never in e-notation"
+    service = named(rendered, "Service", SERVE)
+    assert service["spec"]["selector"] == api["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP"}
+    ]
+    assert api["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+
+
+def test_the_api_settings_are_valid_settings(render: Callable[..., Render], tmp_path: Path) -> None:
+    """What the API's ConfigMap holds passes the settings check `serve` starts with."""
+    data = dict(named(render((SERVE_VALUES,)), "ConfigMap", SERVE)["data"])
+    data.pop("MODEL_SIGNING_KEY_FILE")  # a file in the pod: the setting reads it
+    loaded = load_settings(**{key.lower(): value for key, value in data.items()})
+    assert loaded.serve_host == "0.0.0.0" and loaded.serve_port == 8080
+    assert loaded.serve_api_keys_file == Path("/etc/content-classifier/api-keys/keys")
+    assert (loaded.serve_rate_per_s, loaded.serve_burst) == (50.0, 10_000_000)
+    assert loaded.serve_anonymous is False
+    anonymous = render((), ("serve.enabled=true", "serve.anonymous=true"))
+    data = named(anonymous, "ConfigMap", SERVE)["data"]
+    assert load_settings(**{key.lower(): value for key, value in data.items()}).serve_anonymous
+
+
+def test_selectors_of_the_worker_feedback_and_api_never_overlap(
+    render: Callable[..., Render],
+) -> None:
+    """Each selector (Deployment, Service, PodDisruptionBudget, NetworkPolicy) takes in the
+    pods of exactly one Deployment, of its own component."""
+    rendered = render(
+        (CHART / "ci" / "keda-values.yaml", SERVE_VALUES), ("podDisruptionBudget.enabled=true",)
+    )
+    deployments = rendered.of_kind("Deployment")
+    assert {d["metadata"]["labels"]["app.kubernetes.io/component"] for d in deployments} == {
+        "worker",
+        "feedback",
+        "serve",
+    }
+    selecting = [(d, d["spec"]["selector"]["matchLabels"]) for d in deployments] + [
+        (s, s["spec"]["selector"]) for s in rendered.of_kind("Service")
+    ]
+    selecting += [
+        (b, b["spec"]["selector"]["matchLabels"]) for b in rendered.of_kind("PodDisruptionBudget")
+    ]
+    selecting += [
+        (n, n["spec"]["podSelector"]["matchLabels"]) for n in rendered.of_kind("NetworkPolicy")
+    ]
+    kinds = {obj["kind"] for obj, _ in selecting if obj["metadata"]["name"] == SERVE}
+    assert kinds == {"Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"}
+    for obj, selector in selecting:
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        taken = [
+            d["metadata"]["labels"]["app.kubernetes.io/component"]
+            for d in deployments
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert taken == [component], f"{obj['kind']} {obj['metadata']['name']} takes in {taken}"
+
+
+def test_the_api_needs_keys_or_anonymous(
+    render: Callable[..., Render], helm: Callable[..., Any]
+) -> None:
+    missing = render((), ("serve.enabled=true",))
+    assert missing.returncode != 0 and "/serve" in missing.stderr, missing.stderr
+    both = ("serve.enabled=true", "serve.anonymous=true", "serve.apiKeys.existingSecret=keys")
+    assert render((), both).returncode != 0
+    # The template says why even without the schema.
+    for set_values, message in (
+        (("serve.enabled=true",), "serve.enabled needs serve.apiKeys.existingSecret"),
+        (both, "serve.anonymous and serve.apiKeys.existingSecret are exclusive"),
+    ):
+        args = ["template", RELEASE, str(CHART), "--skip-schema-validation"]
+        for item in set_values:
+            args += ["--set", item]
+        result = helm(*args)
+        assert result.returncode != 0 and message in result.stderr, result.stderr
+    # Anonymous: no keys file, no Secret; one replica: no budget; no monitor or policy unasked.
+    anonymous = render((), ("serve.enabled=true", "serve.anonymous=true", "serve.replicaCount=1"))
+    data = named(anonymous, "ConfigMap", SERVE)["data"]
+    assert data["SERVE_ANONYMOUS"] == "true" and "SERVE_API_KEYS_FILE" not in data
+    api = named(anonymous, "Deployment", SERVE)
+    assert "api-keys" not in {v["name"] for v in api["spec"]["template"]["spec"]["volumes"]}
+    assert "models" not in {v["name"] for v in api["spec"]["template"]["spec"]["volumes"]}
+    assert "MODEL_PATH" not in data, "the image's model, like the worker"
+    names = {(o["kind"], o["metadata"]["name"]) for o in anonymous.objects}
+    for kind in ("PodDisruptionBudget", "NetworkPolicy", "ServiceMonitor"):
+        assert (kind, SERVE) not in names, kind
+
+
+def test_the_api_monitor_drops_the_loop_series_and_its_policy_allows_only_its_port(
+    render: Callable[..., Render],
+) -> None:
+    rendered = render((SERVE_VALUES,))
+    (endpoint,) = named(rendered, "ServiceMonitor", SERVE)["spec"]["endpoints"]
+    assert endpoint["relabelings"] == [
+        {"action": "replace", "targetLabel": "job", "replacement": "content-classifier-serve"}
+    ]
+    (drop,) = endpoint["metricRelabelings"]
+    assert drop["action"] == "drop" and drop["sourceLabels"] == ["__name__"]
+    # The same names as the compose Prometheus drops (test_compose.py runs promtool on them).
+    compose = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in compose["scrape_configs"] if j["job_name"] == "content-classifier-serve"]
+    assert [c["regex"] for c in job["metric_relabel_configs"]] == [drop["regex"]]
+    policy = named(rendered, "NetworkPolicy", SERVE)["spec"]
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert ingress["from"] == values_of((SERVE_VALUES,))["serve"]["networkPolicyFrom"]
+    assert [p["port"] for rule in policy["egress"] for p in rule["ports"]] == [53, 53]
+    assert named(rendered, "PodDisruptionBudget", SERVE)["spec"]["maxUnavailable"] == 1
+
+
+def test_carried_headers_and_tracing_reach_the_workers(render: Callable[..., Render]) -> None:
+    rendered = render((SERVE_VALUES,))
+    data = settings(rendered)["data"]
+    assert data["CARRY_HEADERS"] == "x-correlation-id,x-request-id"
+    assert data["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
+    assert load_settings(carry_headers=data["CARRY_HEADERS"]).carried_headers >= {
+        "x-correlation-id",
+        "x-request-id",
+        "traceparent",
+    }
+    # The API neither produces verdicts nor traces.
+    api = named(rendered, "ConfigMap", SERVE)["data"]
+    assert "CARRY_HEADERS" not in api and "OTEL_EXPORTER_OTLP_ENDPOINT" not in api
+    default = settings(render(()))["data"]
+    assert "CARRY_HEADERS" not in default and "OTEL_EXPORTER_OTLP_ENDPOINT" not in default

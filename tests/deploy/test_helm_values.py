@@ -30,6 +30,11 @@ REJECTED = [
     ("sasl-without-secret.yaml", r"/kafka/sasl/existingSecret"),
     ("password-in-values.yaml", r"invalid propertyName 'sasl\.password'"),
     ("password-key-in-values.yaml", r"(additional properties|additionalProperties).*password"),
+    ("serve-port-zero.yaml", r"/serve/port.*minimum"),
+    ("serve-port-string.yaml", r"/serve/port.*(integer|got string)"),
+    ("serve-without-keys.yaml", r"/serve/apiKeys/existingSecret.*/serve/anonymous"),
+    ("carry-headers-with-space.yaml", r"/config/carryHeaders.*does not match"),
+    ("tracing-without-scheme.yaml", r"/tracing/otlpEndpoint.*does not match"),
 ]
 
 
@@ -46,11 +51,18 @@ def test_bad_schema_reports_every_problem(render: Callable[..., Render]) -> None
         assert fragment in stderr, stderr
 
 
+def test_bad_api_limits_are_each_reported(render: Callable[..., Render]) -> None:
+    stderr = render((BAD_VALUES / "serve-bad-limits.yaml",)).stderr
+    for fragment in ("/serve/ratePerS", "/serve/burst", "/serve/maxBodyBytes", "apiKey"):
+        assert fragment in stderr, stderr
+
+
 def test_template_checks_hold_without_the_schema(helm: Callable[..., Any]) -> None:
     for name, message in (
         ("both-autoscalers.yaml", "exclusive"),
         ("too-many-keda-replicas.yaml", "exceeds inputTopic.partitions"),
         ("sasl-without-secret.yaml", "needs kafka.sasl.existingSecret"),
+        ("serve-without-keys.yaml", "serve.enabled needs serve.apiKeys.existingSecret"),
     ):
         result = helm(
             "template",

@@ -49,6 +49,21 @@ app.kubernetes.io/part-of: content-classifier
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 
+{{/* The HTTP API's selector (`content-classifier serve`): a name of its own, like feedback's. */}}
+{{- define "content-classifier.serveSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "content-classifier.name" . }}-serve
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "content-classifier.serveLabels" -}}
+helm.sh/chart: {{ include "content-classifier.chart" . }}
+{{ include "content-classifier.serveSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | trunc 63 | quote }}
+app.kubernetes.io/component: serve
+app.kubernetes.io/part-of: content-classifier
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
 {{/*
 Labels of every object.
 */}}
@@ -104,6 +119,86 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* Where the policy file's ConfigMap is mounted. */}}
 {{- define "content-classifier.policyDir" -}}
 /etc/content-classifier/policies
+{{- end }}
+
+{{/* Where the API keys' Secret is mounted (SERVE_API_KEYS_FILE is `<dir>/keys`). */}}
+{{- define "content-classifier.apiKeysDir" -}}/etc/content-classifier/api-keys{{- end }}
+
+{{/*
+The settings the worker and the HTTP API share, so that both answer with the same model,
+thresholds and limits: rendered into the worker's ConfigMap and the API's.
+*/}}
+{{- define "content-classifier.sharedSettings" -}}
+MAX_TEXT_CHARS: {{ .Values.config.maxTextChars | int64 | quote }}
+MODEL_RELOAD_INTERVAL_S: {{ .Values.config.modelReloadIntervalS | quote }}
+MODEL_THREADS: {{ .Values.model.threads | quote }}
+SHUTDOWN_TIMEOUT_S: {{ .Values.config.shutdownTimeoutS | quote }}
+LOG_LEVEL: {{ .Values.config.logLevel | quote }}
+LOG_FORMAT: {{ .Values.config.logFormat | quote }}
+{{- with include "content-classifier.modelPath" . }}
+MODEL_PATH: {{ . | quote }}
+{{- end }}
+{{- if .Values.model.signingKey.existingSecret }}
+MODEL_SIGNING_KEY_FILE: {{ printf "%s/key" (include "content-classifier.signingKeyDir" .) | quote }}
+{{- end }}
+{{- if .Values.policies.file }}
+POLICY_FILE: {{ printf "%s/policies.toml" (include "content-classifier.policyDir" .) | quote }}
+{{- end }}
+{{- with .Values.policies.metadataKey }}
+POLICY_METADATA_KEY: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The model's volume mounts (models, policies, signing key), the same in the worker and the API. */}}
+{{- define "content-classifier.modelVolumeMounts" -}}
+{{- if .Values.model.volume }}
+- name: models
+  mountPath: {{ .Values.model.mountPath }}
+  readOnly: true
+{{- end }}
+{{- if .Values.policies.file }}
+- name: policies
+  mountPath: {{ include "content-classifier.policyDir" . }}
+  readOnly: true
+{{- end }}
+{{- if .Values.model.signingKey.existingSecret }}
+- name: model-signing-key
+  mountPath: {{ include "content-classifier.signingKeyDir" . }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* The volumes of those mounts. */}}
+{{- define "content-classifier.modelVolumes" -}}
+{{- if .Values.model.volume }}
+- name: models
+  {{- toYaml .Values.model.volume | nindent 2 }}
+{{- end }}
+{{- if .Values.policies.file }}
+- name: policies
+  configMap:
+    name: {{ include "content-classifier.fullname" . }}-policies
+{{- end }}
+{{- if .Values.model.signingKey.existingSecret }}
+- name: model-signing-key
+  secret:
+    secretName: {{ .Values.model.signingKey.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .Values.model.signingKey.key }}
+        path: key
+{{- end }}
+{{- end }}
+
+{{/*
+The API's drop list: series of the consume loop that `serve` registers (it shares the
+worker's metrics registry) but never sets. Unset, the unlabelled gauges read 0, and
+`content_classifier_broker_up 0` or a loop last turned in 1970 would fire
+ContentClassifierWorkerNotReady and ContentClassifierLoopStalled for every API pod.
+deploy/prometheus/prometheus.yml drops the same names.
+*/}}
+{{- define "content-classifier.serveDroppedMetrics" -}}
+content_classifier_(broker_up|loop_last_turn_timestamp_seconds|assigned_partitions|paused_partitions|producer_queue_depth|commit_failures_.+|producers_replaced_.+|batch_size_.+|batch_duration_seconds_.+|end_to_end_latency_seconds_.+|inference_duration_seconds_.+)
 {{- end }}
 
 {{/* SHADOW_MODEL_PATH: shadow.path, or shadow.subPath below the models volume; empty: none. */}}
@@ -162,6 +257,16 @@ Checks the schema cannot express (they compare two values). Included by the Depl
 {{- end }}
 {{- if and .Values.serviceMonitor.enabled (not (contains "content-classifier" .Values.serviceMonitor.jobName)) }}
 {{- fail "serviceMonitor.jobName must contain \"content-classifier\": the alert ContentClassifierWorkerDown selects the scrape job by name" }}
+{{- end }}
+{{- end }}
+
+{{/* The API's checks: who may call it must be a decision, not an accident. */}}
+{{- define "content-classifier.validateServe" -}}
+{{- if and .Values.serve.anonymous .Values.serve.apiKeys.existingSecret }}
+{{- fail "serve.anonymous and serve.apiKeys.existingSecret are exclusive: with keys, every call needs one, and anonymous would be ignored" }}
+{{- end }}
+{{- if not (or .Values.serve.anonymous .Values.serve.apiKeys.existingSecret) }}
+{{- fail "serve.enabled needs serve.apiKeys.existingSecret (a Secret of `name:key` lines, SERVE_API_KEYS_FILE), or serve.anonymous=true to let anyone call the API" }}
 {{- end }}
 {{- end }}
 
