@@ -189,7 +189,10 @@ def test_the_shipped_models_load(tmp_path: Path) -> None:
     from consumer.config.paths import default_model_path
 
     for folder in sorted(default_model_path().parent.iterdir()):
-        assert load_model(folder).labels, folder
+        classifier = load_model(folder)
+        assert classifier.labels, folder
+        # Without a baseline a worker serving it measures no score drift.
+        assert classifier.score_baseline is not None, folder
 
 
 @pytest.mark.parametrize("missing", ["manifest.json", "model.joblib"])
