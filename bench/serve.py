@@ -7,7 +7,9 @@ requests back to back for `--seconds`, first with one text a request, then with
 by its Content-Length, so it costs the shared cores a fraction of what a full HTTP client
 would and the figure is the server's. Then the same texts go through `Classifier.classify`
 in batches of `--concurrency` texts in this process: the model alone, what batching can
-at best reach. The CPU each side used is printed with the figures.
+at best reach. A third run sends one text a request to a server on asyncio and h11
+(bench/_plain_serve.py), the baseline of the uvloop and httptools it runs on. The CPU each
+side used is printed with the figures.
 
     .venv/bin/python -m bench.serve [--concurrency 32] [--texts 32] [--seconds 20]
 """
@@ -118,10 +120,12 @@ def load(
     )
 
 
-def start(port: int) -> subprocess.Popen[bytes]:
+def start(port: int, plain: bool = False) -> subprocess.Popen[bytes]:
+    """A server process; `plain` on asyncio and h11 (bench/_plain_serve.py)."""
     env = {**os.environ, "SERVE_PORT": str(port), "SERVE_ANONYMOUS": "true"}
     env["LOG_LEVEL"] = "WARNING"
-    process = subprocess.Popen([sys.executable, "-m", "consumer", "serve"], env=env, cwd=REPO)
+    command = ["-m", "bench._plain_serve"] if plain else ["-m", "consumer", "serve"]
+    process = subprocess.Popen([sys.executable, *command], env=env, cwd=REPO)
     for _ in range(300):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
@@ -130,6 +134,17 @@ def start(port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     process.kill()
     raise RuntimeError("serve did not become ready")
+
+
+def mean_batch(port: int) -> float:
+    """Texts a model call so far, from the server's own metrics."""
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in httpx.get(f"http://127.0.0.1:{port}/metrics").text.splitlines()
+        if line.startswith("content_classifier_http_batch_texts_")
+    }
+    count = samples.get("content_classifier_http_batch_texts_count", 0.0)
+    return samples.get("content_classifier_http_batch_texts_sum", 0.0) / count if count else 0.0
 
 
 def model_alone(texts: list[str], size: int, seconds: float) -> float:
@@ -160,18 +175,32 @@ def main() -> None:
     try:
         load(port, server.pid, single, 1, args.concurrency, 2.0)  # warm-up
         one = load(port, server.pid, single, 1, args.concurrency, args.seconds)
+        one_batch = mean_batch(port)
         batch = load(port, server.pid, many, args.texts, args.concurrency, args.seconds)
+    finally:
+        server.terminate()
+        server.wait(30)
+    port = free_port()
+    server = start(port, plain=True)
+    try:
+        load(port, server.pid, single, 1, args.concurrency, 2.0)
+        plain = load(port, server.pid, single, 1, args.concurrency, args.seconds)
+        plain_batch = mean_batch(port)
     finally:
         server.terminate()
         server.wait(30)
     alone = model_alone(texts, args.concurrency, min(args.seconds, 10.0))
     print(one.line(f"serve, {args.concurrency} connections, one text a request"))
+    print(f"  texts a model call, one text a request (warm-up included): {one_batch:.1f}")
     print(batch.line(f"serve, {args.concurrency} connections, {args.texts} texts a request"))
+    print(plain.line(f"serve on asyncio and h11, {args.concurrency} connections, one text"))
+    print(f"  texts a model call (warm-up included): {plain_batch:.1f}")
     one_rate, batch_rate = one.texts / one.elapsed, batch.texts / batch.elapsed
     print(
         f"model alone in batches of {args.concurrency}: {alone:,.0f} texts/s; "
         f"ratios {one_rate / alone:.3f} (one text) and {batch_rate / alone:.3f} "
-        f"({args.texts} texts)"
+        f"({args.texts} texts); uvloop and httptools over asyncio and h11: "
+        f"{one_rate / (plain.texts / plain.elapsed):.2f}x"
     )
 
 

@@ -28,7 +28,7 @@ from consumer.model.explain import explain, explainable
 from consumer.serve.batcher import Batcher, TextFailed
 from consumer.serve.keys import ApiKeys
 from consumer.serve.limits import RateLimiter
-from consumer.serve.metrics import ServeMetrics
+from consumer.serve.metrics import ScoreBuffer, ServeMetrics
 from consumer.stream.codec import rfc3339_now, verdict_body
 from consumer.stream.policies import SourcePolicies
 
@@ -153,6 +153,7 @@ class Api:
         limits: ServeLimits,
         policies: SourcePolicies | None = None,
         metrics: ServeMetrics | None = None,
+        scores: ScoreBuffer | None = None,
     ) -> None:
         self.batcher = batcher
         self.keys = keys
@@ -160,6 +161,7 @@ class Api:
         self.limits = limits
         self.policies = policies
         self.metrics = metrics
+        self.scores = scores
         self.ready = False
 
     def authenticate(self, request: Request) -> str:
@@ -215,18 +217,28 @@ class Api:
         if self.policies is not None:
             decided = self.policies.apply(classifier, [(asked, p) for p in predictions])
             predictions = [p for _, p in decided]
+        if self.scores is not None:
+            self.scores.add(classifier, predictions)
         return asked, classifier, predictions
+
+    def count(self, route: str, status: int, started: float) -> None:
+        if self.metrics is not None:
+            self.metrics.answered(route, status, time.perf_counter() - started)
 
     def timed(
         self, route: str, handler: Callable[[Request], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
-        """`handler`, its answers counted and timed under `route` in the metrics."""
+        """`handler`, its answers counted and timed under `route` in the metrics (an
+        unexpected exception as the 500 `internal_error` makes of it)."""
 
         async def answer(request: Request) -> Response:
             started = time.perf_counter()
-            response = await handler(request)
-            if self.metrics is not None:
-                self.metrics.answered(route, response.status_code, time.perf_counter() - started)
+            try:
+                response = await handler(request)
+            except Exception:
+                self.count(route, 500, started)
+                raise
+            self.count(route, response.status_code, started)
             return response
 
         return answer

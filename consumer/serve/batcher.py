@@ -77,7 +77,7 @@ class Batcher:
         max_texts: int,
         max_wait_s: float = 0.0,
         new_models: Callable[[], Classifier | None] | None = None,
-        on_batch: Callable[[int, float], None] | None = None,
+        on_batch: Callable[[Classifier, int, float], None] | None = None,
     ) -> None:
         self.classifier = classifier
         self.max_texts = max_texts
@@ -157,7 +157,7 @@ class Batcher:
                         job.future.set_exception(exc)
                 continue
             if self._on_batch is not None:
-                self._on_batch(len(texts), time.monotonic() - started)
+                self._on_batch(classifier, len(texts), time.monotonic() - started)
             at = 0
             for job in jobs:
                 start, at = at, at + len(job.texts)

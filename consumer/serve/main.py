@@ -3,7 +3,9 @@ API keys and policies, and run the app on uvicorn until SIGTERM."""
 
 from __future__ import annotations
 
+import signal
 from importlib import resources
+from types import FrameType
 
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,10 +17,12 @@ from consumer.serve.app import Api, ServeLimits, build_app
 from consumer.serve.batcher import Batcher
 from consumer.serve.keys import ApiKeyError, ApiKeys
 from consumer.serve.limits import RateLimiter
-from consumer.serve.metrics import ServeMetrics
-from consumer.stream.metrics import Metrics
+from consumer.serve.metrics import ScoreBuffer, ServeMetrics
+from consumer.serve.tracing import traced
 from consumer.stream.policies import SourcePolicies
 from consumer.stream.reload import ModelWatcher
+from consumer.stream.scores import ScoreMonitor
+from consumer.stream.tracing import provider_from_environment
 
 __all__ = ["serve"]
 
@@ -44,8 +48,9 @@ def serve(settings: Settings) -> int:
     classifier = load_model(
         settings.model_path, signing_key=settings.model_signing_key, threads=settings.model_threads
     )
-    metrics = Metrics()
-    serve_metrics = ServeMetrics(metrics.registry)
+    metrics = ServeMetrics()
+    metrics.show_model(classifier)
+    scores = ScoreBuffer(ScoreMonitor(settings, metrics, classifier), classifier)
     watcher = ModelWatcher.from_settings(settings, classifier, metrics)
     policies = SourcePolicies.from_settings(settings, metrics)
     batcher = Batcher(
@@ -53,7 +58,7 @@ def serve(settings: Settings) -> int:
         max_texts=settings.serve_batch_max_texts,
         max_wait_s=settings.serve_batch_wait_ms / 1000,
         new_models=watcher.take if watcher else None,
-        on_batch=serve_metrics.on_batch,
+        on_batch=metrics.on_batch,
     )
     limits = ServeLimits(
         max_body_bytes=settings.serve_max_body_bytes,
@@ -62,8 +67,17 @@ def serve(settings: Settings) -> int:
         body_timeout_s=settings.serve_body_timeout_s,
     )
     limiter = RateLimiter(settings.serve_rate_per_s, settings.serve_burst) if keys else None
-    api = Api(batcher, keys, limiter, limits, policies, serve_metrics)
-    app = build_app(api, page(), lambda: (generate_latest(metrics.registry), CONTENT_TYPE_LATEST))
+    api = Api(batcher, keys, limiter, limits, policies, metrics, scores)
+
+    def exposition() -> tuple[bytes, str]:
+        scores.flush()
+        return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
+
+    app = build_app(api, page(), exposition)
+    provider = None
+    if settings.otel_exporter_otlp_endpoint is not None:
+        provider = provider_from_environment()
+        app = traced(app, provider)
     log.info(
         "serving",
         host=settings.serve_host,
@@ -71,12 +85,19 @@ def serve(settings: Settings) -> int:
         model=classifier.name,
         model_version=classifier.version,
         keys=len(keys.digests) if keys else 0,
+        tracing=provider is not None,
     )
+    # uvicorn shuts down gracefully on SIGTERM or SIGINT, then raises the signal again for
+    # the handler it found: a no-op here, so that the watcher stops, buffered spans are
+    # exported and the exit code is 0, as the worker's.
+    previous = {sig: signal.signal(sig, _after_shutdown) for sig in _STOP_SIGNALS}
     try:
         uvicorn.run(
             app,
             host=settings.serve_host,
             port=settings.serve_port,
+            loop="uvloop",
+            http="httptools",
             log_level="warning",
             access_log=False,
             limit_concurrency=settings.serve_max_connections,
@@ -86,4 +107,16 @@ def serve(settings: Settings) -> int:
     finally:
         if watcher:
             watcher.stop()
+        if provider is not None:
+            provider.shutdown()  # export the spans still buffered
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped")
     return 0
+
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _after_shutdown(signum: int, frame: FrameType | None) -> None:
+    """The signal uvicorn raises again after its graceful shutdown: nothing left to do."""

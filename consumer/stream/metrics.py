@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from consumer import __version__
 
-__all__ = ["SCORE_BUCKETS", "Metrics", "observe_many"]
+__all__ = ["SCORE_BUCKETS", "Metrics", "ModelMetrics", "observe_many"]
 
 PREFIX = "content_classifier_"
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
@@ -53,11 +53,81 @@ def observe_many(histogram: Histogram, values: Sequence[float] | np.ndarray) -> 
     total.inc(float(array.sum()))
 
 
-class Metrics:
-    """Every metric of one worker, in its own registry (tests make as many as they like)."""
+class ModelMetrics:
+    """What every process that answers with the model exports, in its own registry (tests
+    make as many as they like): its build and role, the model and its reloads, the stages of
+    a cascade, the policies, and the verdicts' scores and their drift (docs/operations.md).
+    `role` tells the worker's series from the API's (`content_classifier_build_info`)."""
+
+    def __init__(self, role: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.build = Info(PREFIX + "build", "The process's build and role.", registry=r)
+        self.build.info({"version": __version__, "python": platform.python_version(), "role": role})
+        self.model = Info(PREFIX + "model", "The model serving verdicts.", registry=r)
+        self.model_reloads = Counter(
+            PREFIX + "model_reloads",
+            "New model artifacts seen at MODEL_PATH, by result (loaded, refused).",
+            ["result"],
+            registry=r,
+        )
+        self.stage_texts = Counter(
+            PREFIX + "model_stage_texts",
+            "Texts decided by each stage of a cascade model (fast, transformer).",
+            ["stage"],
+            registry=r,
+        )
+        self.score = Histogram(
+            PREFIX + "score",
+            "The positive label's probability (binary models) or the top label's, per verdict.",
+            ["model_version", "action"],
+            buckets=SCORE_BUCKETS,
+            registry=r,
+        )
+        self.score_psi = Gauge(
+            PREFIX + "score_psi",
+            "Population stability index of the recent window's scores against the model's "
+            "training baseline (NaN until the window holds DRIFT_MIN_VERDICTS verdicts).",
+            ["model_version"],
+            registry=r,
+        )
+        self.window_verdicts = Gauge(
+            PREFIX + "window_verdicts", "Verdicts in the drift window (DRIFT_WINDOW_S).", registry=r
+        )
+        self.window_label_share = Gauge(
+            PREFIX + "window_label_share",
+            "Share of each label among the verdicts of the drift window.",
+            ["label"],
+            registry=r,
+        )
+        self.policy_verdicts = Counter(
+            PREFIX + "policy_verdicts",
+            "Verdicts by the policy that decided them (POLICY_FILE) and its action.",
+            ["policy", "action"],
+            registry=r,
+        )
+        self.policy_reloads = Counter(
+            PREFIX + "policy_reloads",
+            "Changed policy files seen at POLICY_FILE, by result (loaded, refused).",
+            ["result"],
+            registry=r,
+        )
+
+    def observe_stages(self, estimator: object) -> None:
+        """Count the texts each stage of a cascade decided since the last batch."""
+        stage_counts = getattr(estimator, "stage_counts", None)
+        if stage_counts is None:
+            return
+        for stage, n in stage_counts().items():
+            if n:
+                self.stage_texts.labels(stage).inc(n)
+
+
+class Metrics(ModelMetrics):
+    """Every metric of one worker: the model's, and the consume loop's and shadow's."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        super().__init__("worker", registry)
         r = self.registry
         self.records_consumed = Counter(
             PREFIX + "records_consumed", "Input records consumed.", ["topic"], registry=r
@@ -158,48 +228,10 @@ class Metrics:
             "Unix time of the loop's last turn.",
             registry=r,
         )
-        self.model = Info(PREFIX + "model", "The model serving verdicts.", registry=r)
-        self.model_reloads = Counter(
-            PREFIX + "model_reloads",
-            "New model artifacts seen at MODEL_PATH, by result (loaded, refused).",
-            ["result"],
-            registry=r,
-        )
-        self.stage_texts = Counter(
-            PREFIX + "model_stage_texts",
-            "Texts decided by each stage of a cascade model (fast, transformer).",
-            ["stage"],
-            registry=r,
-        )
-        self._quality_metrics(r)
-        self.build = Info(PREFIX + "build", "The worker's build.", registry=r)
-        self.build.info({"version": __version__, "python": platform.python_version()})
+        self._shadow_metrics(r)
 
-    def _quality_metrics(self, r: CollectorRegistry) -> None:
-        """Score distribution and drift, the shadow model (docs/operations.md)."""
-        self.score = Histogram(
-            PREFIX + "score",
-            "The positive label's probability (binary models) or the top label's, per verdict.",
-            ["model_version", "action"],
-            buckets=SCORE_BUCKETS,
-            registry=r,
-        )
-        self.score_psi = Gauge(
-            PREFIX + "score_psi",
-            "Population stability index of the recent window's scores against the model's "
-            "training baseline (NaN until the window holds DRIFT_MIN_VERDICTS verdicts).",
-            ["model_version"],
-            registry=r,
-        )
-        self.window_verdicts = Gauge(
-            PREFIX + "window_verdicts", "Verdicts in the drift window (DRIFT_WINDOW_S).", registry=r
-        )
-        self.window_label_share = Gauge(
-            PREFIX + "window_label_share",
-            "Share of each label among the verdicts of the drift window.",
-            ["label"],
-            registry=r,
-        )
+    def _shadow_metrics(self, r: CollectorRegistry) -> None:
+        """The shadow model (docs/operations.md)."""
         self.shadow_agreement = Counter(
             PREFIX + "shadow_agreement",
             "Records scored by both models, by the primary's and the shadow's label.",
@@ -231,33 +263,12 @@ class Metrics:
             registry=r,
         )
         self.shadow_model = Info(PREFIX + "shadow_model", "The shadow model.", registry=r)
-        self.policy_verdicts = Counter(
-            PREFIX + "policy_verdicts",
-            "Verdicts by the policy that decided them (POLICY_FILE) and its action.",
-            ["policy", "action"],
-            registry=r,
-        )
-        self.policy_reloads = Counter(
-            PREFIX + "policy_reloads",
-            "Changed policy files seen at POLICY_FILE, by result (loaded, refused).",
-            ["result"],
-            registry=r,
-        )
         self.shadow_reloads = Counter(
             PREFIX + "shadow_reloads",
             "New shadow artifacts seen at SHADOW_MODEL_PATH, by result (loaded, refused).",
             ["result"],
             registry=r,
         )
-
-    def observe_stages(self, estimator: object) -> None:
-        """Count the texts each stage of a cascade decided since the last batch."""
-        stage_counts = getattr(estimator, "stage_counts", None)
-        if stage_counts is None:
-            return
-        for stage, n in stage_counts().items():
-            if n:
-                self.stage_texts.labels(stage).inc(n)
 
     # -- librdkafka statistics ---------------------------------------------------------
 

@@ -22,7 +22,7 @@ from consumer.config.logs import get_logger
 from consumer.config.settings import Settings, SettingsError
 from consumer.model.classifier import Classifier, Prediction
 from consumer.model.policies import MODEL_POLICY, PolicyFileError, PolicySet, load_policies
-from consumer.stream.metrics import Metrics
+from consumer.stream.metrics import ModelMetrics
 
 __all__ = ["Routed", "SourcePolicies"]
 
@@ -55,7 +55,7 @@ class SourcePolicies:
     def __init__(
         self,
         path: Path,
-        metrics: Metrics,
+        metrics: ModelMetrics,
         *,
         metadata_key: str | None = None,
         interval_s: float = 10.0,
@@ -73,7 +73,7 @@ class SourcePolicies:
         log.info("policies loaded", policy_file=str(path), policies=self.current.names())
 
     @classmethod
-    def from_settings(cls, settings: Settings, metrics: Metrics) -> SourcePolicies | None:
+    def from_settings(cls, settings: Settings, metrics: ModelMetrics) -> SourcePolicies | None:
         """The policies of POLICY_FILE, or None when it is unset; a bad file stops start-up
         with a SettingsError naming POLICY_FILE and the line."""
         if settings.policy_file is None:

@@ -25,7 +25,7 @@ from consumer.model.artifact import (
     load_model,
 )
 from consumer.model.classifier import Classifier
-from consumer.stream.metrics import Metrics
+from consumer.stream.metrics import ModelMetrics
 
 __all__ = ["ModelWatcher", "fingerprint"]
 
@@ -59,7 +59,7 @@ class ModelWatcher:
         folder: Path,
         current: Classifier,
         interval_s: float,
-        metrics: Metrics,
+        metrics: ModelMetrics,
         signing_key: SigningKey | None = None,
         threads: int = 0,
     ) -> None:
@@ -77,7 +77,7 @@ class ModelWatcher:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, current: Classifier, metrics: Metrics
+        cls, settings: Settings, current: Classifier, metrics: ModelMetrics
     ) -> ModelWatcher | None:
         """The started watcher of MODEL_PATH, or None when MODEL_RELOAD_INTERVAL_S is 0."""
         if settings.model_reload_interval_s <= 0:

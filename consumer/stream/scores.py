@@ -19,7 +19,7 @@ from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.model.classifier import Classifier, Prediction
 from consumer.quality.drift import DriftWindow
-from consumer.stream.metrics import Metrics, observe_many
+from consumer.stream.metrics import ModelMetrics, observe_many
 
 __all__ = ["REFRESH_S", "ScoreMonitor"]
 
@@ -35,7 +35,7 @@ class ScoreMonitor:
     def __init__(
         self,
         settings: Settings,
-        metrics: Metrics,
+        metrics: ModelMetrics,
         classifier: Classifier,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

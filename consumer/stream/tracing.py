@@ -25,7 +25,14 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.trace import Span
 
-__all__ = ["MAX_LINKS", "NO_TRACING", "BatchTracing", "OtelTracing", "trace_contexts"]
+__all__ = [
+    "MAX_LINKS",
+    "NO_TRACING",
+    "BatchTracing",
+    "OtelTracing",
+    "provider_from_environment",
+    "trace_contexts",
+]
 
 #: Links kept per batch span: the SDK's default OTEL_SPAN_LINK_COUNT_LIMIT.
 MAX_LINKS = 128
@@ -74,6 +81,20 @@ def trace_contexts(records: Sequence[KafkaRecord], limit: int = MAX_LINKS) -> li
     return carriers
 
 
+def provider_from_environment() -> TracerProvider:
+    """A tracer provider configured by the OTEL_ variables, exporting over OTLP/HTTP in
+    batches from a background thread (the worker's and the API's)."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # OTEL_SERVICE_NAME, when set, overrides the service name given here.
+    provider = TracerProvider(resource=Resource.create({"service.name": "content-classifier"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
 class OtelTracing:
     """Spans per batch through an OpenTelemetry tracer provider (tests pass one with the
     SDK's in-memory exporter; `from_environment` builds the OTLP/HTTP one)."""
@@ -94,15 +115,7 @@ class OtelTracing:
     @classmethod
     def from_environment(cls, topic: str) -> OtelTracing:
         """The SDK configured by the OTEL_ variables, exporting over OTLP/HTTP."""
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        # OTEL_SERVICE_NAME, when set, overrides the service name given here.
-        provider = TracerProvider(resource=Resource.create({"service.name": "content-classifier"}))
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        return cls(provider, topic)
+        return cls(provider_from_environment(), topic)
 
     def links(self, records: Sequence[KafkaRecord]) -> list[Any]:
         links = []

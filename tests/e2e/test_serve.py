@@ -31,7 +31,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     started = start_server(tmp_path_factory.mktemp("serve"))
     yield started
     started.process.terminate()
-    started.process.wait(30)
+    # A graceful stop on SIGTERM, after every test's requests: exit 0, its last words said.
+    assert started.process.wait(30) == 0, started.log.read_text()[-3000:]
+    assert '"event": "stopped"' in started.log.read_text()
 
 
 def post(server: Server, body: object, path: str = "/v1/classify") -> httpx.Response:
@@ -153,6 +155,13 @@ def test_concurrent_requests_are_all_answered(server: Server) -> None:
     texts = re.search(r"^content_classifier_http_batch_texts_sum (\S+)$", metrics, re.M)
     assert batches and texts
     assert float(batches.group(1)) < float(texts.group(1)), "some requests shared a model call"
+    # The API's registry: the model's series, the answered verdicts' scores, no loop gauges.
+    assert re.search(r'^content_classifier_build_info\{.*role="serve".*\} 1\.0$', metrics, re.M)
+    assert re.search(r"^content_classifier_model_info\{", metrics, re.M)
+    scored = re.findall(r"^content_classifier_score_count\{[^}]*\} (\S+)$", metrics, re.M)
+    assert sum(float(n) for n in scored) >= 64
+    assert "content_classifier_broker_up" not in metrics
+    assert "content_classifier_loop_last_turn" not in metrics
 
 
 def test_a_key_over_its_rate_is_refused_with_retry_after(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from consumer.serve.app import Api, ServeLimits, build_app
 from consumer.serve.batcher import Batcher, TextFailed
+from consumer.serve.metrics import ServeMetrics
 from tests.fakes import POISON, PoisonModel, fake_classifier
 
 
@@ -122,3 +123,29 @@ def test_run_executes_on_the_model_thread(wait_s: float) -> None:
             await batcher.stop()
 
     assert run(scenario()).startswith("model")
+
+
+def test_an_unexpected_error_is_a_json_500_and_counted() -> None:
+    metrics = ServeMetrics()
+
+    async def scenario() -> httpx.Response:
+        batcher = Batcher(fake_classifier(), max_texts=64)
+        api = Api(batcher, None, None, ServeLimits(), None, metrics)
+
+        async def broken(request: Any) -> Any:
+            raise KeyError("not the model's")
+
+        api._judged = broken  # type: ignore[method-assign]
+        app = build_app(api, b"<html></html>", lambda: (b"", "text/plain"))
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://api") as client,
+        ):
+            return await client.post("/v1/classify", json={"text": "hello"})
+
+    answer = run(scenario())
+    assert answer.status_code == 500
+    assert answer.json()["error"]["message"].startswith("internal error")
+    counted = {"route": "classify", "status": "500"}
+    assert metrics.registry.get_sample_value("content_classifier_http_requests_total", counted) == 1
