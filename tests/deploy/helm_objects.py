@@ -14,6 +14,7 @@ from tests.deploy.conftest import CHART, CI_VALUES, RELEASE, Render
 
 __all__ = [
     "CUSTOM_KINDS",
+    "FEEDBACK",
     "FULLNAME",
     "LABELS",
     "SELECTOR",
@@ -36,6 +37,8 @@ FULLNAME = f"{RELEASE}-content-classifier"
 SELECTOR = {"app.kubernetes.io/name": "content-classifier", "app.kubernetes.io/instance": RELEASE}
 #: The name of each object of the HTTP API (`serve.enabled`), and the ci/ file that enables it.
 SERVE = f"{FULLNAME}-serve"
+#: The name of each object of the feedback consumer (`feedback.enabled`).
+FEEDBACK = f"{FULLNAME}-feedback"
 SERVE_VALUES = CHART / "ci" / "serve-values.yaml"
 LABELS = {
     "app.kubernetes.io/name",

@@ -16,6 +16,7 @@ from consumer.config.settings import load_settings
 from tests.deploy.conftest import CHART, CI_VALUES, NAMESPACE, RELEASE, ROOT, Render
 from tests.deploy.helm_objects import (
     CUSTOM_KINDS,
+    FEEDBACK,
     FULLNAME,
     SELECTOR,
     SERVE,
@@ -163,7 +164,8 @@ def test_custom_resources_have_their_required_fields(render: Callable[..., Rende
                 # The API is no member of the consumer group: no `group` label.
                 assert relabel["job"] == merged["serviceMonitor"]["jobName"] + "-serve"
                 assert "group" not in relabel
-                assert endpoint["metricRelabelings"][0]["action"] == "drop"
+                # Its registry holds none of the consume loop's series: nothing to drop.
+                assert "metricRelabelings" not in endpoint
             else:
                 assert relabel["group"] == merged["kafka"]["groupId"]
             assert obj["metadata"]["labels"]["release"] == "kube-prometheus-stack"
@@ -227,13 +229,53 @@ def test_grafana_dashboard_configmap(render: Callable[..., Render]) -> None:
 def test_network_policy_limits_traffic_to_metrics_dns_and_kafka(
     render: Callable[..., Render],
 ) -> None:
-    policy = render((CHART / "ci" / "keda-values.yaml",)).one("NetworkPolicy")["spec"]
+    policy = named(render((CHART / "ci" / "keda-values.yaml",)), "NetworkPolicy", FULLNAME)["spec"]
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     (ingress,) = policy["ingress"]
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert ingress["from"]
     ports = [p["port"] for rule in policy["egress"] for p in rule["ports"]]
     assert ports == [53, 53, 9092, 9093]
+
+
+def test_the_feedback_consumer_has_a_network_policy_like_the_workers(
+    render: Callable[..., Render],
+) -> None:
+    """Scraped on its metrics port and reading Kafka like a worker: the worker's rules, on a
+    policy of its own (the worker's selects only the worker's pods)."""
+    path = CHART / "ci" / "keda-values.yaml"
+    rendered, merged = render((path,)), values_of((path,))
+    feedback = named(rendered, "NetworkPolicy", FEEDBACK)
+    policy, worker = feedback["spec"], named(rendered, "NetworkPolicy", FULLNAME)["spec"]
+    assert feedback["metadata"]["labels"]["app.kubernetes.io/component"] == "feedback"
+    deployment = named(rendered, "Deployment", FEEDBACK)
+    assert policy["podSelector"] == {"matchLabels": deployment["spec"]["selector"]["matchLabels"]}
+    assert {k: v for k, v in policy.items() if k != "podSelector"} == {
+        k: v for k, v in worker.items() if k != "podSelector"
+    }
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
+    # Ingress: only the named port its metrics are served on, from metricsFrom.
+    (ingress,) = policy["ingress"]
+    assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
+    assert ingress["from"] == merged["networkPolicy"]["metricsFrom"]
+    (port,) = container(deployment)["ports"]
+    assert port["name"] == "http" and port["containerPort"] == merged["config"]["metricsPort"]
+    # Egress: DNS, and the brokers' ports towards kafkaTo.
+    dns, kafka = policy["egress"]
+    assert [p["port"] for p in dns["ports"]] == [53, 53] and "to" not in dns
+    assert [p["port"] for p in kafka["ports"]] == merged["networkPolicy"]["kafkaPorts"]
+    assert kafka["to"] == merged["networkPolicy"]["kafkaTo"]
+    # extraEgress too (an OpenTelemetry collector in ci/serve-values.yaml).
+    extra = render((SERVE_VALUES,), ("feedback.enabled=true", "feedback.topic=content.feedback"))
+    egress = named(extra, "NetworkPolicy", FEEDBACK)["spec"]["egress"]
+    assert egress[2:] == values_of((SERVE_VALUES,))["networkPolicy"]["extraEgress"]
+    # Only with both switches on.
+    for set_values in (
+        ("feedback.enabled=true", "feedback.topic=content.feedback"),
+        ("networkPolicy.enabled=true",),
+    ):
+        names = {o["metadata"]["name"] for o in render((), set_values).of_kind("NetworkPolicy")}
+        assert FEEDBACK not in names, set_values
 
 
 def test_the_policy_file_is_a_mounted_configmap_the_worker_accepts(
@@ -269,7 +311,7 @@ def test_the_feedback_consumer_is_a_deployment_of_its_own(render: Callable[..., 
     assert data["FEEDBACK_TOPIC"] == "content.feedback"
     assert (data["FEEDBACK_WINDOW_S"], data["FEEDBACK_MAX_VERDICTS"]) == ("86400", "1000000")
     deployments = {d["metadata"]["name"]: d for d in rendered.of_kind("Deployment")}
-    feedback = deployments[f"{FULLNAME}-feedback"]
+    feedback = deployments[FEEDBACK]
     worker = deployments[FULLNAME]
     assert container(feedback)["args"] == ["feedback"]
     assert feedback["spec"]["replicas"] == 1
@@ -280,13 +322,11 @@ def test_the_feedback_consumer_is_a_deployment_of_its_own(render: Callable[..., 
     feedback_selector = feedback["spec"]["selector"]["matchLabels"]
     assert not feedback_selector.items() <= worker["spec"]["template"]["metadata"]["labels"].items()
     services = {s["metadata"]["name"]: s for s in rendered.of_kind("Service")}
-    assert services[f"{FULLNAME}-feedback"]["spec"]["selector"] == feedback_selector
+    assert services[FEEDBACK]["spec"]["selector"] == feedback_selector
     monitors = {m["metadata"]["name"] for m in rendered.of_kind("ServiceMonitor")}
-    assert f"{FULLNAME}-feedback" in monitors
+    assert FEEDBACK in monitors
     default = render(())
-    assert f"{FULLNAME}-feedback" not in {
-        d["metadata"]["name"] for d in default.of_kind("Deployment")
-    }
+    assert FEEDBACK not in {d["metadata"]["name"] for d in default.of_kind("Deployment")}
     missing = render((), ("feedback.enabled=true",))
     assert missing.returncode != 0 and "feedback.enabled needs feedback.topic" in missing.stderr
 
@@ -439,7 +479,7 @@ def test_the_api_needs_keys_or_anonymous(
         assert (kind, SERVE) not in names, kind
 
 
-def test_the_api_monitor_drops_the_loop_series_and_its_policy_allows_only_its_port(
+def test_the_api_monitor_keeps_every_series_and_its_policy_allows_only_its_port(
     render: Callable[..., Render],
 ) -> None:
     rendered = render((SERVE_VALUES,))
@@ -447,21 +487,35 @@ def test_the_api_monitor_drops_the_loop_series_and_its_policy_allows_only_its_po
     assert endpoint["relabelings"] == [
         {"action": "replace", "targetLabel": "job", "replacement": "content-classifier-serve"}
     ]
-    (drop,) = endpoint["metricRelabelings"]
-    assert drop["action"] == "drop" and drop["sourceLabels"] == ["__name__"]
-    # The same names as the compose Prometheus drops (test_compose.py runs promtool on them).
+    # The API's registry is its own (test_compose.py runs its series through every rule):
+    # no scrape-time drop, here or in the compose Prometheus; only the operator's own.
+    assert "metricRelabelings" not in endpoint
     compose = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     (job,) = [j for j in compose["scrape_configs"] if j["job_name"] == "content-classifier-serve"]
-    assert [c["regex"] for c in job["metric_relabel_configs"]] == [drop["regex"]]
+    assert "metric_relabel_configs" not in job
+    keep = {"action": "keep", "sourceLabels": ["__name__"], "regex": "content_classifier_.+"}
+    own = render(
+        (SERVE_VALUES,),
+        (
+            "serviceMonitor.metricRelabelings[0].action=keep",
+            "serviceMonitor.metricRelabelings[0].sourceLabels[0]=__name__",
+            "serviceMonitor.metricRelabelings[0].regex=content_classifier_.+",
+        ),
+    )
+    (endpoint,) = named(own, "ServiceMonitor", SERVE)["spec"]["endpoints"]
+    assert endpoint["metricRelabelings"] == [keep]
     policy = named(rendered, "NetworkPolicy", SERVE)["spec"]
     (ingress,) = policy["ingress"]
     assert ingress["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert ingress["from"] == values_of((SERVE_VALUES,))["serve"]["networkPolicyFrom"]
-    assert [p["port"] for rule in policy["egress"] for p in rule["ports"]] == [53, 53]
+    # DNS, and the collector the values allow (networkPolicy.extraEgress): no Kafka.
+    assert [p["port"] for rule in policy["egress"] for p in rule["ports"]] == [53, 53, 4318]
     assert named(rendered, "PodDisruptionBudget", SERVE)["spec"]["maxUnavailable"] == 1
 
 
-def test_carried_headers_and_tracing_reach_the_workers(render: Callable[..., Render]) -> None:
+def test_carried_headers_and_tracing_reach_the_workers_and_the_api(
+    render: Callable[..., Render],
+) -> None:
     rendered = render((SERVE_VALUES,))
     data = settings(rendered)["data"]
     assert data["CARRY_HEADERS"] == "x-correlation-id,x-request-id"
@@ -471,8 +525,13 @@ def test_carried_headers_and_tracing_reach_the_workers(render: Callable[..., Ren
         "x-request-id",
         "traceparent",
     }
-    # The API neither produces verdicts nor traces.
+    # The API traces its requests; it produces no records to carry headers onto.
     api = named(rendered, "ConfigMap", SERVE)["data"]
-    assert "CARRY_HEADERS" not in api and "OTEL_EXPORTER_OTLP_ENDPOINT" not in api
+    assert api["OTEL_EXPORTER_OTLP_ENDPOINT"] == data["OTEL_EXPORTER_OTLP_ENDPOINT"]
+    assert "CARRY_HEADERS" not in api
+    assert (api["DRIFT_WINDOW_S"], api["DRIFT_MIN_VERDICTS"]) == (
+        data["DRIFT_WINDOW_S"],
+        data["DRIFT_MIN_VERDICTS"],
+    )
     default = settings(render(()))["data"]
     assert "CARRY_HEADERS" not in default and "OTEL_EXPORTER_OTLP_ENDPOINT" not in default

@@ -35,6 +35,7 @@ REJECTED = [
     ("serve-without-keys.yaml", r"/serve/apiKeys/existingSecret.*/serve/anonymous"),
     ("carry-headers-with-space.yaml", r"/config/carryHeaders.*does not match"),
     ("tracing-without-scheme.yaml", r"/tracing/otlpEndpoint.*does not match"),
+    ("job-name-of-the-api.yaml", r"/serviceMonitor/jobName.*'not' failed"),
 ]
 
 
@@ -63,6 +64,7 @@ def test_template_checks_hold_without_the_schema(helm: Callable[..., Any]) -> No
         ("too-many-keda-replicas.yaml", "exceeds inputTopic.partitions"),
         ("sasl-without-secret.yaml", "needs kafka.sasl.existingSecret"),
         ("serve-without-keys.yaml", "serve.enabled needs serve.apiKeys.existingSecret"),
+        ("job-name-of-the-api.yaml", "serviceMonitor.jobName must not end in -serve or -feedback"),
     ):
         result = helm(
             "template",

@@ -1,14 +1,16 @@
 """A real Prometheus scrapes a real worker and the feedback consumer on the test broker, and
-every query of the Grafana dashboard and every alert rule runs on it.
+the HTTP API, and every query of the Grafana dashboard and every alert rule runs on it.
 
 The worker classifies a stream (with malformed records, so that dead-letter series exist)
 with a shadow model and a drift window small enough to fill; the feedback consumer matches
-decisions on its verdicts (and skips a bad one). Prometheus (from
-scripts/ensure-prometheus.sh) scrapes both every second with the target labels `namespace`
-and `group` that a ServiceMonitor would attach, and loads prometheus/alerts.yml. Then:
+decisions on its verdicts (and skips a bad one); `serve` answers a steady trickle of
+requests. Prometheus (from scripts/ensure-prometheus.sh) scrapes them every second with the
+target labels a ServiceMonitor would attach (`namespace` and `group`; the API, a job of its
+own, has no group), and loads prometheus/alerts.yml. Then:
 
 - every dashboard query, with the template variables as Grafana substitutes them (All,
-  one value, several values), returns data; with a namespace that does not exist, none;
+  one value, several values), returns data; with a namespace that does not exist, or (for
+  the queries filtered by group) a group that does not exist, none;
 - the variables' own queries list the target's namespace and group;
 - Prometheus evaluates every rule without error, every alert expression runs through the
   query API, and every metric selector inside it matches series;
@@ -21,6 +23,7 @@ import math
 import re
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -44,6 +48,7 @@ DASHBOARD = REPO / "dashboards" / "content-classifier.json"
 RULES = REPO / "prometheus" / "alerts.yml"
 RUNBOOK = REPO / "docs" / "operations.md"
 JOB = "content-classifier"
+API_JOB = f"{JOB}-serve"
 NAMESPACE = "it-moderation"
 #: Short query windows so that a ~30 s test has data: Grafana's $__rate_interval is at
 #: least four scrape intervals (here 1 s).
@@ -74,12 +79,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+#: Scrape jobs: job name -> (targets, target labels).
+Jobs = dict[str, tuple[list[str], dict[str, str]]]
+
+
 class Prometheus:
     """One Prometheus process with its config and storage in a temporary folder."""
 
-    def __init__(
-        self, binary: Path, folder: Path, targets: list[str], labels: dict[str, str]
-    ) -> None:
+    def __init__(self, binary: Path, folder: Path, jobs: Jobs) -> None:
         self.folder, self.port = folder, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
@@ -90,7 +97,8 @@ class Prometheus:
             },
             "rule_files": [str(RULES)],
             "scrape_configs": [
-                {"job_name": JOB, "static_configs": [{"targets": targets, "labels": labels}]}
+                {"job_name": job, "static_configs": [{"targets": targets, "labels": labels}]}
+                for job, (targets, labels) in jobs.items()
             ],
         }
         # JSON is YAML: no YAML library needed.
@@ -157,13 +165,13 @@ class Prometheus:
 @pytest.fixture
 def start_prometheus(
     prometheus_bin: Path, tmp_path: Path
-) -> Iterator[Callable[[list[str], dict[str, str]], Prometheus]]:
+) -> Iterator[Callable[[Jobs], Prometheus]]:
     started: list[Prometheus] = []
 
-    def start(targets: list[str], labels: dict[str, str]) -> Prometheus:
+    def start(jobs: Jobs) -> Prometheus:
         folder = tmp_path / f"prometheus-{len(started)}"
         folder.mkdir()
-        server = Prometheus(prometheus_bin, folder, targets, labels)
+        server = Prometheus(prometheus_bin, folder, jobs)
         started.append(server)
         server.wait_ready()
         return server
@@ -214,6 +222,40 @@ def wait_for(
     assert not missing, f"{what} after {timeout_s} s:\n" + "\n".join(missing)
 
 
+class ApiTraffic:
+    """Requests to `serve` from a thread, a few a second, until stopped: the API's counters
+    keep increasing while Prometheus scrapes."""
+
+    def __init__(self, url: str, texts: list[str]) -> None:
+        self.url, self.texts = url, texts
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="api-traffic", daemon=True)
+
+    def start(self) -> ApiTraffic:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.url, timeout=10) as client:
+            n = 0
+            while not self._stop.wait(0.1):
+                batch = [self.texts[(n + i) % len(self.texts)] for i in range(3)]
+                client.post("/v1/classify", json={"texts": batch})
+                n += 3
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+
 def github_anchors(markdown: str) -> set[str]:
     return {
         re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
@@ -229,13 +271,13 @@ def test_dashboard_and_alert_queries_run_on_a_real_prometheus(
     topics: Callable[..., Topics],
     worker_env: Callable[..., dict[str, str]],
     start_worker: Callable[[dict[str, str]], WorkerProcess],
-    start_prometheus: Callable[[list[str], dict[str, str]], Prometheus],
+    start_prometheus: Callable[[Jobs], Prometheus],
     tiny_model_path: Path,
     tmp_path: Path,
 ) -> None:
-    """A worker with a shadow model and a small drift window, and the feedback consumer with
-    moderators' decisions flowing (and one that is not JSON): every panel and rule has its
-    series."""
+    """A worker with a shadow model and a small drift window, the feedback consumer with
+    moderators' decisions flowing (and one that is not JSON), and the HTTP API with requests
+    flowing: every panel and rule has its series."""
     t = topics(partitions=2)
     feedback_topic = f"{t.output}-feedback"
     create_topics(bootstrap, [(feedback_topic, 1)])
@@ -257,6 +299,13 @@ def test_dashboard_and_alert_queries_run_on_a_real_prometheus(
     feedback = WorkerProcess(
         env, tmp_path / "feedback.log", ("-m", "consumer", "feedback"), cwd=REPO
     ).start()
+    api_port = free_port()
+    api = WorkerProcess(
+        {**env, "SERVE_PORT": str(api_port), "SERVE_ANONYMOUS": "true"},
+        tmp_path / "serve.log",
+        ("-m", "consumer", "serve"),
+        cwd=REPO,
+    ).start()
     targets = [f"127.0.0.1:{worker.http_port()}", f"127.0.0.1:{feedback.http_port()}"]
     stream = BackgroundStream(bootstrap, t.input, chunk=20, pause_s=0.1).start()
     # Moderators decide the first 50 verdicts again and again: the counters keep increasing
@@ -268,14 +317,22 @@ def test_dashboard_and_alert_queries_run_on_a_real_prometheus(
         pause_s=0.3,
         value_of=lambda n: orjson.dumps({"id": f"m{n % 50}", "label": rows[n % 50][1]}),
     ).start()
+    requests = ApiTraffic(f"http://127.0.0.1:{api_port}", [text for text, _ in rows]).start()
     try:
-        prometheus = start_prometheus(targets, {"namespace": NAMESPACE, "group": t.group})
+        prometheus = start_prometheus(
+            {
+                JOB: (targets, {"namespace": NAMESPACE, "group": t.group}),
+                API_JOB: ([f"127.0.0.1:{api_port}"], {"namespace": NAMESPACE}),
+            }
+        )
         check_dashboard(prometheus, t.group)
         check_alert_rules(prometheus)
     finally:
         stream.stop()
         decisions.stop()
+        requests.stop()
         feedback.stop(10)
+        assert api.stop(10) == 0, api.log()[-3000:]
     code, _ = worker.terminate()
     assert code == 0, worker.log()[-3000:]
 
@@ -298,7 +355,8 @@ def check_dashboard(prometheus: Prometheus, group: str) -> None:
 
     for title, expr in queries:  # the variables filter every query
         assert prometheus.query(substitute(expr, "no-such-namespace", ".*")) == [], title
-        assert prometheus.query(substitute(expr, ".*", "no-such-group")) == [], title
+        if "$group" in expr:  # the API's panels: it belongs to no consumer group
+            assert prometheus.query(substitute(expr, ".*", "no-such-group")) == [], title
 
     dashboard = orjson.loads(DASHBOARD.read_bytes())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
@@ -353,5 +411,5 @@ def check_alert_rules(prometheus: Prometheus) -> None:
                 continue
             series = prometheus.query(metric)
             assert series, f"{name}: no series for {metric}"
-            for label, _, _ in MATCHER.findall(matchers):
+            for label, _ in MATCHER.findall(matchers):
                 assert any(label in s["metric"] for s in series), f"{name}: {metric} lacks {label}"

@@ -191,14 +191,43 @@ POLICY_METADATA_KEY: {{ . | quote }}
 {{- end }}
 
 {{/*
-The API's drop list: series of the consume loop that `serve` registers (it shares the
-worker's metrics registry) but never sets. Unset, the unlabelled gauges read 0, and
-`content_classifier_broker_up 0` or a loop last turned in 1970 would fire
-ContentClassifierWorkerNotReady and ContentClassifierLoopStalled for every API pod.
-deploy/prometheus/prometheus.yml drops the same names.
+The NetworkPolicy rules of a Kafka client of the chart (the worker, the feedback consumer):
+ingress only to its metrics port, egress only to DNS, the Kafka brokers and
+networkPolicy.extraEgress. One definition, so that the two never drift apart.
 */}}
-{{- define "content-classifier.serveDroppedMetrics" -}}
-content_classifier_(broker_up|loop_last_turn_timestamp_seconds|assigned_partitions|paused_partitions|producer_queue_depth|commit_failures_.+|producers_replaced_.+|batch_size_.+|batch_duration_seconds_.+|end_to_end_latency_seconds_.+|inference_duration_seconds_.+)
+{{- define "content-classifier.kafkaClientPolicyRules" -}}
+policyTypes:
+  - Ingress
+  - Egress
+ingress:
+  # Scrapes of /metrics (and probes, where the network plugin filters them).
+  - ports:
+      - port: http
+        protocol: TCP
+    {{- with .Values.networkPolicy.metricsFrom }}
+    from:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+egress:
+  # DNS.
+  - ports:
+      - port: 53
+        protocol: UDP
+      - port: 53
+        protocol: TCP
+  # The Kafka brokers.
+  - ports:
+      {{- range .Values.networkPolicy.kafkaPorts }}
+      - port: {{ . }}
+        protocol: TCP
+      {{- end }}
+    {{- with .Values.networkPolicy.kafkaTo }}
+    to:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+  {{- with .Values.networkPolicy.extraEgress }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
 {{- end }}
 
 {{/* SHADOW_MODEL_PATH: shadow.path, or shadow.subPath below the models volume; empty: none. */}}
@@ -256,7 +285,10 @@ Checks the schema cannot express (they compare two values). Included by the Depl
 {{- fail "kafka.tls.certKey and kafka.tls.keyKey go together (mutual TLS)" }}
 {{- end }}
 {{- if and .Values.serviceMonitor.enabled (not (contains "content-classifier" .Values.serviceMonitor.jobName)) }}
-{{- fail "serviceMonitor.jobName must contain \"content-classifier\": the alert ContentClassifierWorkerDown selects the scrape job by name" }}
+{{- fail "serviceMonitor.jobName must contain \"content-classifier\": the alerts ContentClassifierWorkerDown and ContentClassifierApiDown select the scrape jobs by name (<jobName>, <jobName>-serve)" }}
+{{- end }}
+{{- if and .Values.serviceMonitor.enabled (regexMatch "-(serve|feedback)$" .Values.serviceMonitor.jobName) }}
+{{- fail "serviceMonitor.jobName must not end in -serve or -feedback: those suffixes mark the API's and the feedback consumer's jobs, which ContentClassifierWorkerDown leaves out" }}
 {{- end }}
 {{- end }}
 

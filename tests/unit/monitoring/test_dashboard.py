@@ -1,7 +1,8 @@
 """The Grafana dashboard (dashboards/content-classifier.json) is a plain dashboard for
 Grafana's sidecar: it parses, every panel has the `${datasource}` data source and a query,
-every query is filtered by the namespace and consumer-group variables, and every metric
-it and the alert rules name is one the worker exports. (tests/integration/
+every query is filtered by the namespace and consumer-group variables (the HTTP API's by the
+namespace alone: it belongs to no consumer group), and every metric it and the alert rules
+name is one the worker, the feedback consumer or the API exports. (tests/integration/
 test_prometheus.py runs every query on a real Prometheus.)"""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from consumer.serve.metrics import ServeMetrics
 from consumer.stream.metrics import Metrics
 from consumer.tools.feedback import FeedbackMetrics
 from tests.paths import REPO_ROOT
@@ -22,6 +24,8 @@ RULES = REPO / "prometheus" / "alerts.yml"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 METRIC = re.compile(r"\bcontent_classifier_[a-z0-9_]+")
 UP = re.compile(r"\bup\{")
+#: Selectors of the HTTP API's series (its job ends in -serve), which carry no `group`.
+API = re.compile(r"\bcontent_classifier_http_[a-z0-9_]+|\bup\{job=~\"[^\"]*-serve\"")
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +44,14 @@ def panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def exported_names() -> set[str]:
-    """Every sample name the worker's registry, or the feedback consumer's, can expose
-    (labelled children or not)."""
+    """Every sample name the worker's registry, the feedback consumer's or the API's can
+    expose (labelled children or not)."""
     names: set[str] = set()
-    families = [*Metrics().registry.collect(), *FeedbackMetrics().registry.collect()]
+    families = [
+        *Metrics().registry.collect(),
+        *FeedbackMetrics().registry.collect(),
+        *ServeMetrics().registry.collect(),
+    ]
     for family in families:
         suffixes = {
             "counter": ("_total",),
@@ -83,8 +91,9 @@ def test_every_panel_has_the_datasource_and_a_query(dashboard: dict[str, Any]) -
             assert target["expr"].strip(), title
             # Each selector is filtered, so one Prometheus can serve many deployments.
             selectors = len(METRIC.findall(target["expr"])) + len(UP.findall(target["expr"]))
+            api = len(API.findall(target["expr"]))
             assert target["expr"].count('namespace=~"$namespace"') == selectors, title
-            assert target["expr"].count('group=~"$group"') == selectors, title
+            assert target["expr"].count('group=~"$group"') == selectors - api, title
 
 
 def test_dashboard_covers_what_operators_watch(dashboard: dict[str, Any]) -> None:
@@ -98,13 +107,30 @@ def test_dashboard_covers_what_operators_watch(dashboard: dict[str, Any]) -> Non
         "content_classifier_inference_duration_seconds_bucket",
         "content_classifier_end_to_end_latency_seconds_bucket",
         "content_classifier_rebalances_total",
+        "content_classifier_http_requests_total",
+        "content_classifier_http_request_duration_seconds_bucket",
+        "content_classifier_http_batch_texts_bucket",
         "up{",
     ):
         assert needed in exprs, needed
     assert "histogram_quantile(0.99" in exprs
 
 
-def test_every_metric_named_is_exported_by_a_worker_or_the_feedback_consumer(
+def test_worker_counts_leave_the_api_pods_out(dashboard: dict[str, Any]) -> None:
+    """Workers are the jobs whose build_info says role="worker": an API pod (role="serve",
+    no group) would count as one under "All" groups."""
+    counted = [
+        target["expr"]
+        for panel in panels(dashboard)
+        for target in panel["targets"]
+        if "up{" in target["expr"] and "content_classifier_build_info" in target["expr"]
+    ]
+    assert len(counted) >= 2
+    for expr in counted:
+        assert expr.count("content_classifier_build_info{") == expr.count('role="worker"'), expr
+
+
+def test_every_metric_named_is_exported_by_a_worker_the_feedback_consumer_or_the_api(
     dashboard: dict[str, Any],
 ) -> None:
     exported = exported_names()
