@@ -50,7 +50,7 @@ def serve(settings: Settings) -> int:
     )
     metrics = ServeMetrics()
     metrics.show_model(classifier)
-    scores = ScoreBuffer(ScoreMonitor(settings, metrics, classifier), classifier)
+    scores = ScoreBuffer(ScoreMonitor(settings, metrics, classifier))
     watcher = ModelWatcher.from_settings(settings, classifier, metrics)
     policies = SourcePolicies.from_settings(settings, metrics)
     batcher = Batcher(

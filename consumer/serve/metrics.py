@@ -51,13 +51,6 @@ class ServeMetrics(ModelMetrics):
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
-        self._shown: Classifier | None = None
-
-    def show_model(self, classifier: Classifier) -> None:
-        """`content_classifier_model_info` names `classifier` (set again only on a change)."""
-        if classifier is not self._shown:
-            self.model.info({"name": classifier.name, "version": classifier.version})
-            self._shown = classifier
 
     def on_batch(self, classifier: Classifier, texts: int, seconds: float) -> None:
         self.show_model(classifier)
@@ -76,17 +69,15 @@ class ScoreBuffer:
     one entry a scrape or a few thousand verdicts however many requests brought them. Used
     on the event loop's thread only."""
 
-    def __init__(self, monitor: ScoreMonitor, classifier: Classifier, limit: int = 4096) -> None:
+    def __init__(self, monitor: ScoreMonitor, limit: int = 4096) -> None:
         self._monitor = monitor
-        self._classifier = classifier
         self._limit = limit
         self._pending: list[Prediction] = []
 
     def add(self, classifier: Classifier, predictions: list[Prediction]) -> None:
-        if classifier is not self._classifier:  # a reload: the old model's verdicts first
+        if classifier is not self._monitor.classifier:  # a reload: the old model's first
             self.flush()
             self._monitor.new_model(classifier)
-            self._classifier = classifier
         self._pending.extend(predictions)
         if len(self._pending) >= self._limit:
             self.flush()

@@ -19,6 +19,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from consumer import __version__
+from consumer.model.classifier import Classifier
 
 __all__ = ["SCORE_BUCKETS", "Metrics", "ModelMetrics", "observe_many"]
 
@@ -65,6 +66,7 @@ class ModelMetrics:
         self.build = Info(PREFIX + "build", "The process's build and role.", registry=r)
         self.build.info({"version": __version__, "python": platform.python_version(), "role": role})
         self.model = Info(PREFIX + "model", "The model serving verdicts.", registry=r)
+        self._shown: Classifier | None = None
         self.model_reloads = Counter(
             PREFIX + "model_reloads",
             "New model artifacts seen at MODEL_PATH, by result (loaded, refused).",
@@ -112,6 +114,13 @@ class ModelMetrics:
             ["result"],
             registry=r,
         )
+
+    def show_model(self, classifier: Classifier) -> None:
+        """`content_classifier_model_info` names `classifier` (set again only on a change:
+        the API calls this every batch)."""
+        if classifier is not self._shown:
+            self.model.info({"name": classifier.name, "version": classifier.version})
+            self._shown = classifier
 
     def observe_stages(self, estimator: object) -> None:
         """Count the texts each stage of a cascade decided since the last batch."""

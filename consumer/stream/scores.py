@@ -51,7 +51,7 @@ class ScoreMonitor:
         if self._version:
             with contextlib.suppress(KeyError):
                 self._metrics.score_psi.remove(self._version)
-        self._classifier = classifier
+        self.classifier = classifier
         self._version = classifier.version
         self._by_action = {
             action: self._metrics.score.labels(classifier.version, action)
@@ -73,7 +73,7 @@ class ScoreMonitor:
 
     def observe(self, predictions: Sequence[Prediction], labels: Mapping[str, int]) -> None:
         """Count one batch's verdicts' scores (`Classifier.scores_of`) and labels."""
-        scores = self._classifier.scores_of(predictions)
+        scores = self.classifier.scores_of(predictions)
         if not len(scores):
             return
         actions = [p.action or "none" for p in predictions]

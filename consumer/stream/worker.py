@@ -110,7 +110,7 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.health = health or Health()
         self.health.model_loaded = True
-        self.metrics.model.info({"name": classifier.name, "version": classifier.version})
+        self.metrics.show_model(classifier)
         self._new_models = new_models
         self.classifier = classifier
         self._consumer_factory = consumer_factory
@@ -343,7 +343,7 @@ class Worker:
             # old model go, and keep the new one out as well.
             settle_collector(self.settings.batch_max_messages)
         self._model_ref = {"name": new.name, "version": new.version}
-        self.metrics.model.info({"name": new.name, "version": new.version})
+        self.metrics.show_model(new)
         log.info("model switched", model=new.name, model_version=new.version, previous=old)
 
     # -- read access (after `connect`) -------------------------------------------------

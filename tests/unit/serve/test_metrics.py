@@ -57,7 +57,7 @@ def test_a_batch_names_its_model_and_counts_its_texts() -> None:
 def buffer(limit: int = 4096) -> tuple[ServeMetrics, ScoreMonitor, ScoreBuffer]:
     metrics, classifier = ServeMetrics(), baseline_classifier()
     monitor = ScoreMonitor(Settings(drift_min_verdicts=1), metrics, classifier)
-    return metrics, monitor, ScoreBuffer(monitor, classifier, limit)
+    return metrics, monitor, ScoreBuffer(monitor, limit)
 
 
 def score_count(metrics: ServeMetrics, version: str = "1.2.3") -> float:
