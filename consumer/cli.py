@@ -34,12 +34,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from consumer.config.logs import configure_logging, get_logger
     from consumer.config.settings import load_settings
     from consumer.model.artifact import load_model
+    from consumer.serving.policies import SourcePolicies
+    from consumer.serving.reload import ModelWatcher
     from consumer.stream.clients import build_consumer, build_producer
     from consumer.stream.collector import settle_collector
     from consumer.stream.health import Health, HealthServer
     from consumer.stream.metrics import Metrics
-    from consumer.stream.policies import SourcePolicies
-    from consumer.stream.reload import ModelWatcher
     from consumer.stream.supervisor import process_count, run_processes
     from consumer.stream.worker import ConsumerLike, ProducerLike, Worker
 

@@ -125,6 +125,11 @@ class Classifier:
         )
 
     @property
+    def reference(self) -> dict[str, str]:
+        """The model as a verdict names it (`model`) and `model_info` shows it."""
+        return {"name": self.name, "version": self.version}
+
+    @property
     def positive(self) -> str | None:
         """The positive label of a binary model that names one (the kind thresholds apply
         to), else None."""

@@ -29,8 +29,8 @@ from consumer.serve.batcher import Batcher, TextFailed
 from consumer.serve.keys import ApiKeys
 from consumer.serve.limits import RateLimiter
 from consumer.serve.metrics import ScoreBuffer, ServeMetrics
-from consumer.stream.codec import rfc3339_now, verdict_body
-from consumer.stream.policies import SourcePolicies
+from consumer.serving.policies import SourcePolicies
+from consumer.serving.verdicts import rfc3339_now, verdict_body
 
 __all__ = ["ApiError", "Asked", "ServeLimits", "build_app"]
 
@@ -273,11 +273,7 @@ class Api:
     async def readyz(self, request: Request) -> Response:
         if not self.ready:
             return json_response({"status": "starting"}, 503)
-        return json_response({"status": "ready", "model": model_ref(self.batcher.classifier)})
-
-
-def model_ref(classifier: Classifier) -> dict[str, str]:
-    return {"name": classifier.name, "version": classifier.version}
+        return json_response({"status": "ready", "model": self.batcher.classifier.reference})
 
 
 def explain_all(estimator: Any, texts: list[str]) -> list[list[dict[str, Any]]] | None:
@@ -294,7 +290,7 @@ def verdicts(classifier: Classifier, predictions: list[Prediction], asked: Asked
     """Verdicts in the verdict schema, without `source` (there is no Kafka record). Their
     id is the request's `id`, else one made up for the request, `:<index>` per text."""
     at = rfc3339_now()
-    model = model_ref(classifier)
+    model = classifier.reference
     if asked.id is not None:
         ids = [asked.id]
     else:

@@ -19,10 +19,10 @@ from consumer.serve.keys import ApiKeyError, ApiKeys
 from consumer.serve.limits import RateLimiter
 from consumer.serve.metrics import ScoreBuffer, ServeMetrics
 from consumer.serve.tracing import traced
-from consumer.stream.policies import SourcePolicies
-from consumer.stream.reload import ModelWatcher
-from consumer.stream.scores import ScoreMonitor
-from consumer.stream.tracing import provider_from_environment
+from consumer.serving.policies import SourcePolicies
+from consumer.serving.reload import ModelWatcher
+from consumer.serving.scores import ScoreMonitor
+from consumer.serving.tracing import provider_from_environment
 
 __all__ = ["serve"]
 

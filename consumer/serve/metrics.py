@@ -13,8 +13,8 @@ from collections import Counter as Tally
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from consumer.model.classifier import Classifier, Prediction
-from consumer.stream.metrics import PREFIX, ModelMetrics
-from consumer.stream.scores import ScoreMonitor
+from consumer.serving.metrics import PREFIX, ModelMetrics
+from consumer.serving.scores import ScoreMonitor
 
 __all__ = ["ScoreBuffer", "ServeMetrics"]
 

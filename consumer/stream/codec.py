@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
@@ -24,6 +23,7 @@ from consumer.contracts.messages import (
     Stage,
 )
 from consumer.model.classifier import Prediction
+from consumer.serving.verdicts import verdict_body
 
 __all__ = [
     "BatchLike",
@@ -37,9 +37,7 @@ __all__ = [
     "decode",
     "record_id",
     "reduced_dead_letter",
-    "rfc3339_now",
     "verdict",
-    "verdict_body",
     "verdict_record",
     "verdict_values",
 ]
@@ -213,10 +211,6 @@ def decode(
     )
 
 
-def rfc3339_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def carried(headers: Headers | None, names: frozenset[str]) -> Headers | None:
     """The input headers a verdict carries: those whose name, in lower case, is in `names`
     (TRACE_HEADERS and CARRY_HEADERS), in their order; None when there are none."""
@@ -224,33 +218,6 @@ def carried(headers: Headers | None, names: frozenset[str]) -> Headers | None:
         return None
     kept = [(name, value) for name, value in headers if name.lower() in names]
     return kept or None
-
-
-def verdict_body(
-    ident: str,
-    prediction: Prediction,
-    model: dict[str, str],
-    classified_at: str,
-    input_source: str | None = None,
-    metadata: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """A verdict's fields in the verdict schema, but `source`: the verdict of a Kafka record
-    adds the record's position, one answered over HTTP has none."""
-    value = {
-        "id": ident,
-        "label": prediction.label,
-        "score": prediction.score,
-        "scores": prediction.scores,
-        "action": prediction.action,
-        "model": model,
-        "classified_at": classified_at,
-        "policy": prediction.policy,
-    }
-    if input_source is not None:
-        value["input_source"] = input_source
-    if metadata is not None:
-        value["metadata"] = metadata
-    return value
 
 
 def verdict_values(

@@ -14,8 +14,9 @@ from confluent_kafka import KafkaError
 
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
+from consumer.serving.verdicts import rfc3339_now
 from consumer.stream.acks import AckTracker
-from consumer.stream.codec import OutRecord, reduced_dead_letter, rfc3339_now, verdict_record
+from consumer.stream.codec import OutRecord, reduced_dead_letter, verdict_record
 from consumer.stream.metrics import Metrics
 from consumer.stream.ports import key_of
 

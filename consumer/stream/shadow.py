@@ -34,8 +34,10 @@ import numpy as np
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.model.classifier import Classifier, Prediction
-from consumer.stream.codec import Decoded, rfc3339_now, verdict_values
-from consumer.stream.metrics import Metrics, observe_many
+from consumer.serving.metrics import observe_many
+from consumer.serving.verdicts import rfc3339_now
+from consumer.stream.codec import Decoded, verdict_values
+from consumer.stream.metrics import Metrics
 from consumer.stream.ports import ProducerLike
 from consumer.stream.shadow_process import ShadowProcess
 
@@ -75,7 +77,7 @@ class Shadow:
             self._producer = producer_factory(error_cb=self._on_producer_error)
         self._thread = threading.Thread(target=self._run, name="shadow", daemon=True)
         self._version = classifier.version
-        metrics.shadow_model.info({"name": classifier.name, "version": classifier.version})
+        metrics.shadow_model.info(classifier.reference)
 
     def start(self) -> Shadow:
         self._thread.start()
@@ -184,7 +186,7 @@ class Shadow:
     ) -> None:
         producer, topic = self._producer, self.settings.shadow_output_topic
         assert producer is not None and topic is not None
-        model = {"name": self.classifier.name, "version": self.classifier.version}
+        model = self.classifier.reference
         shadowed = [(item, s) for (item, _), s in zip(classified, predictions, strict=True)]
         values = verdict_values(
             shadowed, model, rfc3339_now(), {"shadow": True}, self.settings.carried_headers
@@ -211,5 +213,5 @@ class Shadow:
         previous = self._version
         self.classifier = new
         self._version = new.version
-        self._metrics.shadow_model.info({"name": new.name, "version": new.version})
+        self._metrics.shadow_model.info(new.reference)
         log.info("shadow model switched", model_version=new.version, previous=previous)

@@ -27,8 +27,8 @@ from typing import Any
 from consumer.config.logs import get_logger
 from consumer.model.artifact import ModelArtifactError
 from consumer.model.classifier import Prediction
+from consumer.serving.reload import fingerprint
 from consumer.stream.metrics import Metrics
-from consumer.stream.reload import fingerprint
 
 __all__ = ["SHADOW_PROCESS_NICE", "ShadowProcess"]
 
@@ -106,6 +106,11 @@ class ShadowProcess:
         if reply[0] != "ready":
             raise ModelArtifactError(str(reply[1]))
         return str(reply[1]), str(reply[2]), tuple(reply[3])
+
+    @property
+    def reference(self) -> dict[str, str]:
+        """The shadow model as its verdicts name it, like `Classifier.reference`."""
+        return {"name": self.name, "version": self.version}
 
     def classify(self, texts: Sequence[str]) -> list[Prediction]:
         try:

@@ -19,6 +19,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from consumer.serving.tracing import provider_from_environment
 from consumer.stream.codec import KafkaRecord
 
 if TYPE_CHECKING:
@@ -30,7 +31,6 @@ __all__ = [
     "NO_TRACING",
     "BatchTracing",
     "OtelTracing",
-    "provider_from_environment",
     "trace_contexts",
 ]
 
@@ -79,20 +79,6 @@ def trace_contexts(records: Sequence[KafkaRecord], limit: int = MAX_LINKS) -> li
             if len(carriers) >= limit:
                 break
     return carriers
-
-
-def provider_from_environment() -> TracerProvider:
-    """A tracer provider configured by the OTEL_ variables, exporting over OTLP/HTTP in
-    batches from a background thread (the worker's and the API's)."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-    # OTEL_SERVICE_NAME, when set, overrides the service name given here.
-    provider = TracerProvider(resource=Resource.create({"service.name": "content-classifier"}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-    return provider
 
 
 class OtelTracing:

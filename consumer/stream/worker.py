@@ -41,6 +41,10 @@ from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.contracts.messages import Stage
 from consumer.model.classifier import Classifier, Prediction
+from consumer.serving.metrics import observe_many
+from consumer.serving.policies import SourcePolicies
+from consumer.serving.scores import ScoreMonitor
+from consumer.serving.verdicts import rfc3339_now
 from consumer.stream.acks import AckTracker
 from consumer.stream.codec import (
     Decoded,
@@ -49,7 +53,6 @@ from consumer.stream.codec import (
     OutRecord,
     dead_letter,
     decode,
-    rfc3339_now,
     verdict_values,
 )
 from consumer.stream.collector import settle_collector
@@ -59,12 +62,10 @@ from consumer.stream.failures import Failures
 from consumer.stream.health import Health
 from consumer.stream.inference import Inference
 from consumer.stream.keepalive import KeepAlive, keep_alive_after
-from consumer.stream.metrics import Metrics, observe_many
+from consumer.stream.metrics import Metrics
 from consumer.stream.offsets import Offsets
-from consumer.stream.policies import SourcePolicies
 from consumer.stream.ports import ConsumerLike, ProducerLike, TopicPartitionKey
 from consumer.stream.rebalance import Rebalance
-from consumer.stream.scores import ScoreMonitor
 from consumer.stream.shadow import Shadow
 from consumer.stream.tracing import NO_TRACING, BatchTracing
 
@@ -116,7 +117,7 @@ class Worker:
         self._consumer_factory = consumer_factory
         self._producer_factory = producer_factory
         self._stopping = threading.Event()
-        self._model_ref = {"name": classifier.name, "version": classifier.version}
+        self._model_ref = classifier.reference
         self.totals = BatchResult()
         self.errors = ClientErrors(self.health)
         self.scores = ScoreMonitor(settings, self.metrics, classifier)
@@ -342,7 +343,7 @@ class Worker:
             # The process keeps its long-lived heap out of full collections (cli): let the
             # old model go, and keep the new one out as well.
             settle_collector(self.settings.batch_max_messages)
-        self._model_ref = {"name": new.name, "version": new.version}
+        self._model_ref = new.reference
         self.metrics.show_model(new)
         log.info("model switched", model=new.name, model_version=new.version, previous=old)
 

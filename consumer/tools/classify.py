@@ -19,7 +19,8 @@ from tqdm import tqdm
 
 from consumer.model.classifier import Classifier
 from consumer.model.isolation import classify_isolating
-from consumer.stream.codec import Decoded, Failure, decode, rfc3339_now, verdict
+from consumer.serving.verdicts import rfc3339_now
+from consumer.stream.codec import Decoded, Failure, decode, verdict
 
 __all__ = ["FileRecord", "classify_file", "read_records"]
 
@@ -104,7 +105,7 @@ def classify_file(
     Returns (verdicts, failed rows)."""
     kind = _kind_of(path)
     name = "stdin" if path == "-" else Path(path).name
-    model_ref = {"name": classifier.name, "version": classifier.version}
+    model_ref = classifier.reference
     written = failed = 0
     # The bar shows on a terminal only (disable=None), at a rate: the row count is not known.
     with (

@@ -10,10 +10,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from consumer.config.settings import Settings
 from consumer.serve.metrics import ScoreBuffer, ServeMetrics
+from consumer.serving.scores import ScoreMonitor
 from consumer.stream.metrics import Metrics
-from consumer.stream.scores import ScoreMonitor
 from tests.fakes import fake_classifier
-from tests.unit.stream.test_scores import baseline_classifier
+from tests.unit.serving.test_scores import baseline_classifier
 
 
 def names(registry_text: bytes) -> set[str]:

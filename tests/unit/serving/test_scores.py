@@ -1,4 +1,4 @@
-"""The score distribution and its drift (`consumer.stream.scores`), through the worker."""
+"""The score distribution and its drift (`consumer.serving.scores`), through the worker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 
 from consumer.model.classifier import Classifier
 from consumer.quality.drift import ScoreBaseline
-from consumer.stream.scores import REFRESH_S
+from consumer.serving.scores import REFRESH_S
 from consumer.stream.worker import Worker
 from tests.fakes import FakeMessage, fake_classifier, make_worker, record, text
 

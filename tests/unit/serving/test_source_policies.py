@@ -1,4 +1,4 @@
-"""Policies per source in the loop (`consumer.stream.policies`): the input's `source` or a
+"""Policies per source in the loop (`consumer.serving.policies`): the input's `source` or a
 metadata value picks the thresholds, verdicts name the policy, a changed file is reloaded
 between batches and a bad one refused while the old policies keep serving."""
 
@@ -11,8 +11,8 @@ from typing import Any
 import orjson
 
 from consumer.model.classifier import Policy
+from consumer.serving.policies import SourcePolicies
 from consumer.stream.metrics import Metrics
-from consumer.stream.policies import SourcePolicies
 from tests.fakes import FakeMessage, Produced, fake_classifier, make_worker, record
 
 # The fake model gives 0.8 to texts with "bad", 0.1 to the others; its policy: threshold 0.5,

@@ -25,7 +25,7 @@ from consumer.model.artifact import (
     load_model,
 )
 from consumer.model.classifier import Classifier
-from consumer.stream.metrics import ModelMetrics
+from consumer.serving.metrics import ModelMetrics
 
 __all__ = ["ModelWatcher", "fingerprint"]
 

@@ -22,7 +22,7 @@ from consumer.config.logs import get_logger
 from consumer.config.settings import Settings, SettingsError
 from consumer.model.classifier import Classifier, Prediction
 from consumer.model.policies import MODEL_POLICY, PolicyFileError, PolicySet, load_policies
-from consumer.stream.metrics import ModelMetrics
+from consumer.serving.metrics import ModelMetrics
 
 __all__ = ["Routed", "SourcePolicies"]
 

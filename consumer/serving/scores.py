@@ -19,7 +19,7 @@ from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.model.classifier import Classifier, Prediction
 from consumer.quality.drift import DriftWindow
-from consumer.stream.metrics import ModelMetrics, observe_many
+from consumer.serving.metrics import ModelMetrics, observe_many
 
 __all__ = ["REFRESH_S", "ScoreMonitor"]
 

@@ -7,8 +7,8 @@ import orjson
 import pytest
 
 from consumer.model.artifact import load_model, sign_manifest
+from consumer.serving.reload import ModelWatcher
 from consumer.stream.metrics import Metrics
-from consumer.stream.reload import ModelWatcher
 from tests.models_for_tests import PoisonModel, save
 
 
