@@ -67,7 +67,8 @@ def build_tiny_transformer(
 ) -> Path:
     """Train nothing: a random 2-layer, 32-wide BERT, exported and calibrated on synthetic
     labelled texts by `write_transformer_folder`."""
-    from consumer.training.transformer import TransformerRecipe, write_transformer_folder
+    from consumer.training.onnx_export import write_transformer_folder
+    from consumer.training.transformer import TransformerRecipe
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = write_tokenizer(folder.parent / f"{folder.name}-tokenizer.json")

@@ -4,7 +4,7 @@ band, calibration error and binary metrics on out-of-fold probabilities."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
@@ -13,10 +13,8 @@ from consumer.model.classifier import Policy
 from consumer.model.transformer import ScoreMap
 from consumer.training.datasets import MALICIOUS
 
-if TYPE_CHECKING:
-    from consumer.training.recipes import Recipe
-
 __all__ = [
+    "PolicyTargets",
     "binary_metrics",
     "choose_policy",
     "cross_fitted",
@@ -25,6 +23,23 @@ __all__ = [
     "isotonic_map",
     "precision_threshold",
 ]
+
+
+class PolicyTargets(Protocol):
+    """The targets a policy is chosen for, as a training recipe (`Recipe`) sets them.
+
+    A protocol rather than the recipe itself: the recipes choose their policy here, so this
+    module must not import them back.
+    """
+
+    @property
+    def beta(self) -> float: ...  # F-beta of the threshold
+
+    @property
+    def review_beta(self) -> float: ...  # F-beta (recall-leaning) of the review band
+
+    @property
+    def block_precision(self) -> float: ...  # out-of-fold precision of the block band
 
 
 def fbeta_threshold(proba: np.ndarray, y: np.ndarray, beta: float) -> tuple[float, float]:
@@ -58,7 +73,7 @@ def precision_threshold(proba: np.ndarray, y: np.ndarray, target: float) -> floa
     return float(p_sorted[candidates[-1]]) if candidates.size else None
 
 
-def choose_policy(proba: np.ndarray, y: np.ndarray, recipe: Recipe) -> Policy:
+def choose_policy(proba: np.ndarray, y: np.ndarray, recipe: PolicyTargets) -> Policy:
     """Threshold by F-beta; review band from a recall-leaning F-beta; block at high precision."""
     threshold, _ = fbeta_threshold(proba, y, recipe.beta)
     review, _ = fbeta_threshold(proba, y, recipe.review_beta)

@@ -5,7 +5,8 @@ Every source file is read as it was published, byte for byte; each row becomes a
 ``source`` name and a ``category`` saying what kind of content it is.
 
 * ``examples``: the labels, categories, `Example` and `DataNotFoundError`;
-* ``catalogue``: the sources as data (``sources.toml``), `load_all`, `file_digests`;
+* ``entries``: the catalogue as data (``sources.toml``): which files each source reads;
+* ``catalogue``: the sources bound to their loaders, `load_all`, `file_digests`;
 * ``malicious`` and ``benign``: one loader per source;
 * ``files`` and ``text``: reading the published formats, detokenising and chunking prose.
 

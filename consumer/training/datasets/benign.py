@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Final
 
-from consumer.training.datasets.catalogue import source_file, source_files
+from consumer.training.datasets.entries import source_file, source_files
 from consumer.training.datasets.examples import Example, examples
 from consumer.training.datasets.files import (
     column,

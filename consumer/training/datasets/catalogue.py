@@ -1,27 +1,26 @@
-"""The catalogue of training sources (`sources.toml`), and reading them all.
+"""The training sources (`sources.toml`) bound to their loaders, and reading them all.
 
-The catalogue is data: which files each source reads, its category, licence and loader.
-It is read on first use (never at import time) through `importlib.resources`, so it works
-from a wheel as from a checkout. `load_all` reads the chosen sources in catalogue order and
-deduplicates; `file_digests` names every file a model was trained on with its sha256.
+The catalogue is data (`entries`: which files each source reads, its category, licence and
+the name of its loader); here each entry gets its loader function. `load_all` reads the
+chosen sources in catalogue order and deduplicates; `file_digests` names every file a model
+was trained on with its sha256.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 from typing import Final
 
 from consumer.model.artifact import sha256_of
+from consumer.training.datasets.benign import load_sms_spam
+from consumer.training.datasets.entries import CATALOGUE_FILE, entries
 from consumer.training.datasets.examples import (
     BENIGN,
-    CATEGORIES,
     DATA_ENV_VAR,
     MALICIOUS,
     DataNotFoundError,
@@ -30,18 +29,14 @@ from consumer.training.datasets.examples import (
 from consumer.training.datasets.files import require
 
 __all__ = [
-    "CATALOGUE_FILE",
     "Loader",
     "SourceSpec",
     "default_data_root",
     "file_digests",
     "load_all",
-    "source_file",
-    "source_files",
     "sources",
 ]
 
-CATALOGUE_FILE: Final = "sources.toml"
 # The modules whose `load_*` functions the catalogue's `loader` names.
 _LOADER_MODULES: Final = (
     "consumer.training.datasets.malicious",
@@ -76,37 +71,11 @@ def _loader(name: str) -> Loader:
 
 
 @cache
-def _catalogue() -> dict[str, tuple[tuple[str, ...], str, str, str]]:
-    """Source name -> (files, category, licence, loader name), in catalogue order."""
-    text = files("consumer.training.datasets").joinpath(CATALOGUE_FILE).read_text("utf-8")
-    out: dict[str, tuple[tuple[str, ...], str, str, str]] = {}
-    for name, entry in tomllib.loads(text).items():
-        paths = entry.get("files")
-        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
-            raise ValueError(f"{CATALOGUE_FILE}: [{name}] needs a non-empty list of files")
-        if entry.get("category") not in CATEGORIES:
-            raise ValueError(f"{CATALOGUE_FILE}: [{name}] has an unknown category")
-        out[name] = (tuple(paths), entry["category"], str(entry["licence"]), str(entry["loader"]))
-    return out
-
-
-def source_files(name: str) -> tuple[str, ...]:
-    """The files (relative to the data root) that source `name` reads, in reading order."""
-    return _catalogue()[name][0]
-
-
-def source_file(name: str) -> str:
-    """The one file of a single-file source."""
-    (path,) = source_files(name)
-    return path
-
-
-@cache
 def sources() -> dict[str, SourceSpec]:
     """Every source of the catalogue, by name, in catalogue order (the reading order)."""
     return {
         name: SourceSpec(name, paths, category, licence, _loader(loader))
-        for name, (paths, category, licence, loader) in _catalogue().items()
+        for name, (paths, category, licence, loader) in entries().items()
     }
 
 
@@ -146,8 +115,6 @@ def load_all(
     order is the catalogue order of the sources, then file order: the same data gives the
     same list.
     """
-    from consumer.training.datasets.benign import load_sms_spam
-
     loaded: list[Example] = []
     for spec in _select(sources):
         if spec.name == "sms_spam":

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from consumer.training.datasets.catalogue import source_file, source_files
+from consumer.training.datasets.entries import source_file, source_files
 from consumer.training.datasets.examples import Example, example, examples
 from consumer.training.datasets.files import (
     column,

@@ -13,6 +13,7 @@ import torch
 
 from consumer.model.transformer import TransformerTextModel
 from consumer.training.datasets import Example
+from consumer.training.onnx_export import export_onnx
 from consumer.training.recipes import validation_indices
 from consumer.training.transformer import (
     EncoderClassifier,
@@ -21,7 +22,6 @@ from consumer.training.transformer import (
     _first_layers,
     _split,
     _token_ids,
-    export_onnx,
     fine_tune,
 )
 from tests.conftest import labelled_texts
