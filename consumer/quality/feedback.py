@@ -1,14 +1,27 @@
-"""Moderator feedback matched to the verdicts it judges, in bounded memory.
+"""Moderator feedback matched to the verdicts it judges, in bounded memory, each decision
+counted once.
 
 The verdicts are indexed by id as they are read from the verdict topic: for each, the model
-version, the predicted label, the labels it scored, and its input's position. The index holds
-at most `max_verdicts` entries and none older than `window_s` seconds before the newest one
-(oldest evicted first), about 250 bytes a verdict in CPython: a million verdicts, a day of a
-busy deployment's `review` verdicts, is about 250 MB. A feedback record is judged against it:
-the moderator's label becomes a count by (model version, predicted label, decided label);
-a record that is not JSON, breaks the feedback contract, names an id the index does not hold
-(older than the window, or never a verdict) or a label the verdict's model does not have is
-rejected with its reason.
+version, the predicted label, the labels it scored, its input's position, and the labels
+already decided on it. The index holds at most `max_verdicts` entries and none older than
+`window_s` seconds before the newest one (oldest evicted first), about 250 bytes a verdict in
+CPython: a million verdicts, a day of a busy deployment's `review` verdicts, is about 250 MB.
+A feedback record is judged against it: the moderator's label becomes a count by (model
+version, predicted label, decided label); a record that is not JSON, breaks the feedback
+contract, names an id the index does not hold (older than the window, or never a verdict) or a
+label the verdict's model does not have, or repeats a decision already counted, is rejected
+with its reason.
+
+A decision is identified by (verdict id, decided label). The feedback contract gives a
+decision no id of its own. Its record's position (topic, partition, offset) would find a record
+read twice, but not a decision a moderation tool sent twice (its retry lands at another
+offset); the pair finds both, and for precision and recall a verdict confirmed twice with the
+same label is one observation, not two. A different label on the same verdict (a correction, a
+second moderator who disagrees) is another decision and counts. The decided labels live in the
+verdict's index entry (an interned tuple, 8 bytes more a verdict), so they are bounded by the
+index (`max_verdicts`, `window_s`) and leave with their verdict; a decision on a verdict that
+has left is `unknown_id`, never counted twice. Only a verdict indexed again after it left (its
+input classified again later than the window) forgets what was decided on it.
 """
 
 from __future__ import annotations
@@ -40,6 +53,8 @@ class IndexedVerdict(NamedTuple):
     partition: int
     offset: int
     timestamp_s: float
+    #: The decided labels already counted on this verdict (each decision counts once).
+    decided: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +70,7 @@ class Rejected:
     """A feedback record that counts for nothing: `reason` is a metric label, `detail` is
     for the log line (it never holds the content)."""
 
-    reason: str  # invalid_json, invalid_record, unknown_id, unknown_label
+    reason: str  # invalid_json, invalid_record, unknown_id, unknown_label, duplicate
     detail: str
 
 
@@ -96,8 +111,10 @@ class VerdictIndex:
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             return False
         by_id = self._by_id
-        if ident in by_id:
-            del by_id[ident]  # a verdict made again (a redelivery) is the newest
+        known = by_id.pop(ident, None)
+        if known is not None:
+            # A verdict made again (a redelivery) is the newest, and keeps its decisions.
+            entry = entry._replace(decided=known.decided)
         by_id[ident] = entry
         self.newest_s = max(self.newest_s, timestamp_s)
         self._evict()
@@ -115,6 +132,14 @@ class VerdictIndex:
 
     def get(self, ident: str) -> IndexedVerdict | None:
         return self._by_id.get(ident)
+
+    def mark_decided(self, ident: str, label: str) -> None:
+        """Remember that the decision `label` on verdict `ident` was counted (judge() rejects
+        it as a duplicate from now on); nothing when the index does not hold the verdict."""
+        entry = self._by_id.get(ident)
+        if entry is not None and label not in entry.decided:
+            # Assigning an existing key keeps the verdict's place in the eviction order.
+            self._by_id[ident] = entry._replace(decided=self._intern((*entry.decided, label)))
 
     @property
     def oldest_s(self) -> float | None:
@@ -150,5 +175,10 @@ def judge(index: VerdictIndex, feedback: Feedback) -> Judged | Rejected:
             "unknown_label",
             f"label {feedback.label!r} is not one of model {verdict.model_version}'s "
             f"{list(verdict.labels)}",
+        )
+    if feedback.label in verdict.decided:
+        return Rejected(
+            "duplicate",
+            f"verdict {feedback.id!r} was already decided {feedback.label!r} (counted once)",
         )
     return Judged(feedback, verdict)

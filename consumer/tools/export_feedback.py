@@ -34,11 +34,10 @@ from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.contracts.messages import Feedback
 from consumer.quality.feedback import Rejected, VerdictIndex, parse_feedback
-from consumer.tools.feedback import (
+from consumer.tools.feedback import index_verdicts, log_skipped
+from consumer.tools.feedback_topics import (
     FeedbackError,
     at_end,
-    index_verdicts,
-    log_skipped,
     open_verdicts,
     reader,
     topic_partitions,

@@ -10,13 +10,39 @@ verdict path, and it scales on its own: feedback is a trickle beside the input.
 
 It reads every partition of OUTPUT_TOPIC from FEEDBACK_WINDOW_S ago into a bounded index
 (`consumer.quality.feedback.VerdictIndex`; no offsets committed: it rebuilds on start), and
-FEEDBACK_TOPIC as the consumer group `<GROUP_ID>.feedback`, committing what it has counted.
-Feedback is taken only once the index has read the verdict topic to its end, so a restart
-does not reject feedback whose verdicts it has not read yet; after that, a decision that
-overtakes its verdict (the topics are read side by side) waits up to GRACE_S for it. Metrics on
-METRICS_PORT: `content_classifier_feedback_total{model_version, predicted_label,
-decided_label}` (live precision and recall are ratios of it), `..._feedback_rejected_total
-{reason}`, and the index's size and age.
+FEEDBACK_TOPIC as the consumer group `<GROUP_ID>.feedback`. Feedback is taken only once the
+index has read the verdict topic to its end, so a restart does not reject feedback whose
+verdicts it has not read yet; after that, a decision that overtakes its verdict (the topics are
+read side by side) waits up to GRACE_S for it. Metrics on METRICS_PORT:
+`content_classifier_feedback_total{model_version, predicted_label, decided_label}` (live
+precision and recall are ratios of it), `..._feedback_rejected_total{reason}`, and the index's
+size and age.
+
+Each decision counts once (`consumer.quality.feedback`: a decision is its verdict's id and the
+decided label, remembered with the verdict in the index), also across a crash:
+
+- Commit, then publish. A batch's counts reach the metrics only after its offsets are
+  committed, so no count Prometheus can have scraped belongs to a record the group will read
+  again: a crash before the commit leaves the batch unpublished, and the next run counts it.
+- Replay on assignment. A new process knows nothing of what was decided before it, so before
+  it counts anything of the partitions it is assigned, it reads each of them with a consumer
+  of its own from where its decisions could still be on verdicts of the index (the oldest
+  indexed verdict's time, less GRACE_S and CLOCK_SKEW_S) up to the group's committed offset,
+  and remembers those decisions without counting them; counting then starts at the committed
+  offset. A decision sent again later (a moderation tool's retry), on any partition, is then a
+  `duplicate`.
+
+What a crash can still do: lose counts, never double them. The decisions waiting for their
+verdict (at most MAX_PENDING, for at most GRACE_S) are committed before they are counted and are
+lost; so is a batch whose commit succeeded when the process died before publishing it (or when
+the commit's answer was lost: the process stops, and the next run starts after it). Counters
+start at zero in a new process (Prometheus' rate() and increase() take that as a reset), and
+what was counted since the last scrape is never scraped. Duplicates are found per process: with
+several replicas, a decision sent twice to partitions that different replicas own counts twice
+(a tool that keys decisions by verdict id sends both to one partition). A decision whose
+timestamp is earlier than its verdict's by more than GRACE_S + CLOCK_SKEW_S is not replayed,
+and a verdict indexed again after it left the index (its input classified again after the
+window) forgets its decisions.
 """
 
 from __future__ import annotations
@@ -28,7 +54,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, TopicPartition
+from confluent_kafka import TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from consumer.config.logs import get_logger
@@ -36,27 +62,27 @@ from consumer.config.settings import Settings
 from consumer.contracts.messages import Feedback
 from consumer.quality.feedback import Judged, Rejected, VerdictIndex, judge, parse_feedback
 from consumer.stream.health import Health
+from consumer.tools.feedback_topics import (
+    FeedbackError,
+    Replaying,
+    at_end,
+    is_eof,
+    open_verdicts,
+    reader,
+    topic_partitions,
+)
 
 __all__ = [
-    "FeedbackError",
     "FeedbackJoiner",
     "FeedbackMetrics",
-    "at_end",
     "index_verdicts",
     "log_skipped",
-    "open_verdicts",
-    "reader",
     "run_feedback",
-    "topic_partitions",
 ]
 
 log = get_logger(__name__)
 
 PREFIX = "content_classifier_"
-
-
-class FeedbackError(RuntimeError):
-    """The feedback consumer cannot start (no FEEDBACK_TOPIC, a topic that does not exist)."""
 
 
 class FeedbackMetrics:
@@ -74,7 +100,7 @@ class FeedbackMetrics:
         self.rejected = Counter(
             PREFIX + "feedback_rejected",
             "Feedback records skipped, by reason (invalid_json, invalid_record, unknown_id, "
-            "unknown_label).",
+            "unknown_label, duplicate).",
             ["reason"],
             registry=r,
         )
@@ -99,11 +125,13 @@ class FeedbackMetrics:
 GRACE_S = 30.0
 #: At most this many decisions wait; beyond it the oldest is rejected as unknown_id.
 MAX_PENDING = 10_000
+_Outcome = tuple[Judged | Rejected, Any]
 
 
 @dataclass
 class FeedbackJoiner:
-    """The matching, without the Kafka clients (unit tests feed it records)."""
+    """The matching, without the Kafka clients (unit tests feed it records). Outcomes wait in
+    `unpublished` until `publish()`, which the loop calls once their records are committed."""
 
     index: VerdictIndex
     metrics: FeedbackMetrics
@@ -112,6 +140,7 @@ class FeedbackJoiner:
     rejected: dict[str, int] = field(default_factory=dict)
     #: (give up at, feedback, record) of decisions whose verdict has not been read yet.
     pending: deque[tuple[float, Feedback, Any]] = field(default_factory=deque)
+    unpublished: list[_Outcome] = field(default_factory=list)
 
     def verdicts(self, records: Sequence[Any], now: float | None = None) -> None:
         index_verdicts(self.index, records)
@@ -128,13 +157,34 @@ class FeedbackJoiner:
                 continue
             parsed = parse_feedback(record.value())
             if isinstance(parsed, Rejected):
-                self._reject(parsed, record)
+                self._settle(parsed, record)
                 continue
             outcome = judge(self.index, parsed)
             if isinstance(outcome, Rejected) and outcome.reason == "unknown_id":
                 self._wait(now, parsed, record)
             else:
                 self._settle(outcome, record)
+
+    def remember(self, record: Any) -> None:
+        """A record an earlier run counted: its decision is remembered, never counted."""
+        parsed = parse_feedback(record.value())
+        if not isinstance(parsed, Rejected):
+            self._remember(judge(self.index, parsed))
+
+    def publish(self) -> None:
+        """Count the settled outcomes in the metrics (their records are committed)."""
+        for outcome, record in self.unpublished:
+            if isinstance(outcome, Judged):
+                verdict = outcome.verdict
+                self.metrics.feedback.labels(
+                    verdict.model_version, verdict.label, outcome.feedback.label
+                ).inc()
+                self.counted += 1
+            else:
+                self.metrics.rejected.labels(outcome.reason).inc()
+                self.rejected[outcome.reason] = self.rejected.get(outcome.reason, 0) + 1
+                log_skipped(outcome, record)
+        self.unpublished.clear()
 
     def retry(self, now: float) -> None:
         """Judge the waiting decisions again; reject those that waited GRACE_S."""
@@ -157,19 +207,13 @@ class FeedbackJoiner:
         self.pending.append((now + self.grace_s, feedback, record))
 
     def _settle(self, outcome: Judged | Rejected, record: Any) -> None:
-        if isinstance(outcome, Judged):
-            verdict = outcome.verdict
-            self.metrics.feedback.labels(
-                verdict.model_version, verdict.label, outcome.feedback.label
-            ).inc()
-            self.counted += 1
-        else:
-            self._reject(outcome, record)
+        # Remembered at once, so that a duplicate in the same batch is one.
+        self._remember(outcome)
+        self.unpublished.append((outcome, record))
 
-    def _reject(self, outcome: Rejected, record: Any) -> None:
-        self.metrics.rejected.labels(outcome.reason).inc()
-        self.rejected[outcome.reason] = self.rejected.get(outcome.reason, 0) + 1
-        log_skipped(outcome, record)
+    def _remember(self, outcome: Judged | Rejected) -> None:
+        if isinstance(outcome, Judged):
+            self.index.mark_decided(outcome.feedback.id, outcome.feedback.label)
 
 
 def index_verdicts(index: VerdictIndex, records: Iterable[Any]) -> None:
@@ -191,59 +235,6 @@ def log_skipped(outcome: Rejected, record: Any) -> None:
     )
 
 
-def reader(settings: Settings, purpose: str) -> Consumer:
-    """A consumer that commits only when told, in the group `<GROUP_ID>.<purpose>`; an offset
-    gone by retention resets to the earliest one still there."""
-    return Consumer(
-        {
-            **settings.common_client_config(),
-            "group.id": f"{settings.group_id}.{purpose}",
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-        }
-    )
-
-
-def topic_partitions(consumer: Consumer, topic: str) -> list[int]:
-    metadata = consumer.list_topics(topic, timeout=10).topics.get(topic)
-    if metadata is None or metadata.error is not None or not metadata.partitions:
-        raise FeedbackError(f"topic {topic} does not exist")
-    return sorted(metadata.partitions)
-
-
-def open_verdicts(settings: Settings, since_s: float, group_suffix: str) -> Consumer:
-    """A consumer assigned to every verdict partition from `since_s` (Unix seconds)."""
-    consumer = reader(settings, group_suffix)
-    topic = settings.output_topic
-    partitions = topic_partitions(consumer, topic)
-    starts = consumer.offsets_for_times(
-        [TopicPartition(topic, p, int(since_s * 1000)) for p in partitions], timeout=10
-    )
-    # -1: no record that recent yet, so start at the end.
-    consumer.assign(
-        [
-            TopicPartition(topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_END)
-            for tp in starts
-        ]
-    )
-    return consumer
-
-
-def at_end(consumer: Consumer) -> bool:
-    """Whether every assigned partition has been read up to its high watermark as the last
-    fetch response gave it (right on every broker, where ListOffsets is not always)."""
-    assigned = consumer.assignment()
-    for position in consumer.position(assigned):
-        _, high = consumer.get_watermark_offsets(
-            TopicPartition(position.topic, position.partition), cached=True
-        )
-        if high < 0:
-            return False  # no fetch response for it yet
-        if 0 <= position.offset < high:
-            return False
-    return True
-
-
 def run_feedback(
     settings: Settings,
     stop: threading.Event,
@@ -263,6 +254,7 @@ def run_feedback(
     verdicts = open_verdicts(settings, time.time() - settings.feedback_window_s, "feedback-index")
     feedback = reader(settings, "feedback")
     topic_partitions(feedback, topic)
+    on_assign = Replaying(joiner, lambda: reader(settings, "feedback-replay", eof=True))
     ready = False
     health = health or Health()
     health.model_loaded = health.broker_reachable = True
@@ -276,18 +268,20 @@ def run_feedback(
                     continue
                 ready = True
                 metrics.caught_up.set(1)
-                feedback.subscribe([topic])
+                feedback.subscribe([topic], on_assign=on_assign)
                 health.group_joined = True  # ready: feedback is matched from here on
                 log.info("feedback index caught up", verdicts=len(joiner.index))
             records = feedback.consume(500, 0.2)
-            records = [r for r in records if not _is_eof(r)]
+            if on_assign.failure is not None:
+                raise on_assign.failure  # before any record of those partitions is counted
+            records = [r for r in records if not is_eof(r)]
             joiner.feedback(records)
-            if records:
-                # What was counted is committed: a restart goes on from here (a crash
-                # between counting and this commit counts those records again).
-                offsets = _next_offsets(records)
-                if offsets:
-                    feedback.commit(offsets=offsets, asynchronous=False)
+            offsets = _next_offsets(records)
+            if offsets:
+                # Committed before it is published: a crash in between loses this batch's
+                # counts, while publishing first could count it again in the next run.
+                feedback.commit(offsets=offsets, asynchronous=False)
+            joiner.publish()
     finally:
         verdicts.close()
         feedback.close()
@@ -301,8 +295,3 @@ def _next_offsets(records: Sequence[Any]) -> list[TopicPartition]:
         if record.error() is None:
             last[(str(record.topic()), int(record.partition() or 0))] = int(record.offset() or 0)
     return [TopicPartition(t, p, o + 1) for (t, p), o in last.items()]
-
-
-def _is_eof(record: Any) -> bool:
-    error = record.error()
-    return error is not None and error.code() == KafkaError._PARTITION_EOF

@@ -1,22 +1,28 @@
 """Moderator feedback on a real broker: a worker makes verdicts, the `feedback` consumer group
-matches decisions to them and counts them (bad records counted and skipped), and
-`export-feedback` writes the decided texts as JSONL that `train --data` accepts."""
+matches decisions to them and counts them (bad records counted and skipped), each once across a
+crash, and `export-feedback` writes the decided texts as JSONL that `train --data` accepts."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from consumer.contracts.messages import Verdict
-from consumer.devkit.broker import create_topics
+from consumer.config.settings import Settings
+from consumer.contracts.messages import ModelRef, SourceRef, Verdict
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, create_topics
 from consumer.devkit.harness import WorkerProcess
+from consumer.tools import feedback as feedback_tool
+from consumer.tools.feedback import FeedbackMetrics, run_feedback
 from tests.conftest import Topics, labelled_texts
 from tests.kafka_helpers import produce, read_topic
 from tests.paths import REPO_ROOT
@@ -147,3 +153,151 @@ def test_feedback_is_counted_per_model_version_and_exported_for_training(
     )
     assert trained.returncode == 0, trained.stderr
     assert (tmp_path / "retrained" / "manifest.json").is_file()
+
+
+class Crash(Exception):
+    """The feedback process dies."""
+
+
+class CrashOnCommit:
+    """The feedback consumer of a process that dies, once `armed`, at its next commit: after
+    it judged a batch and before that batch is committed."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.armed = threading.Event()
+
+    def commit(self, *args: Any, **kwargs: Any) -> Any:
+        if self.armed.is_set():
+            raise Crash("killed between counting and committing")
+        return self.inner.commit(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class FeedbackRun:
+    """One process of `content-classifier feedback`: `run_feedback` in a thread, with the
+    metrics it serves."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.metrics = FeedbackMetrics()
+        self.stop = threading.Event()
+        self.crashed: Crash | None = None
+        self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
+        self.thread.start()
+
+    def _run(self, settings: Settings) -> None:
+        try:
+            run_feedback(settings, self.stop, self.metrics)
+        except Crash as exc:
+            self.crashed = exc
+
+    def counts(self) -> dict[tuple[str, str, str], float]:
+        return {
+            (s.labels["model_version"], s.labels["predicted_label"], s.labels["decided_label"]): (
+                s.value
+            )
+            for metric in self.metrics.registry.collect()
+            for s in metric.samples
+            if s.name == "content_classifier_feedback_total"
+        }
+
+    def rejected(self, reason: str) -> float:
+        found = self.metrics.registry.get_sample_value(
+            "content_classifier_feedback_rejected_total", {"reason": reason}
+        )
+        return found or 0.0
+
+    def wait_until(self, done: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert self.thread.is_alive(), f"the feedback run ended before {what}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout_s} s"
+            time.sleep(0.1)
+
+    def end(self) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        assert not self.thread.is_alive()
+
+
+def verdict_record(ident: str, offset: int) -> tuple[bytes, bytes, None]:
+    verdict = Verdict(
+        id=ident,
+        label="malicious",
+        score=0.9,
+        scores={"benign": 0.1, "malicious": 0.9},
+        model=ModelRef(name="m", version="1.0"),
+        source=SourceRef(topic="in", partition=0, offset=offset),
+        classified_at=datetime.now(UTC),
+    )
+    return ident.encode(), verdict.model_dump_json().encode(), None
+
+
+def decisions(idents: list[str], label: str) -> list[tuple[bytes, bytes, None]]:
+    """A moderation tool's records, keyed by the verdict's id."""
+    return [(i.encode(), orjson.dumps({"id": i, "label": label}), None) for i in idents]
+
+
+def test_a_decision_read_or_sent_again_after_a_crash_is_counted_once(
+    bootstrap: str, topics: Callable[..., Topics], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = topics(partitions=1)
+    feedback_topic = f"{t.output}-feedback"
+    create_topics(bootstrap, [(feedback_topic, 2)])
+    settings = Settings(
+        kafka_bootstrap_servers=bootstrap,
+        output_topic=t.output,
+        group_id=t.group,
+        feedback_topic=feedback_topic,
+        kafka=dict(EMBEDDED_CLIENT_PROPERTIES),
+    )
+    idents = [f"v{i}" for i in range(20)]
+    produce(bootstrap, t.output, [verdict_record(i, n) for n, i in enumerate(idents)])
+    first, second = idents[:10], idents[10:]
+    # The first process: its feedback consumer can be made to die at a commit.
+    crashing: list[CrashOnCommit] = []
+    real_reader = feedback_tool.reader
+
+    def reader(settings: Settings, purpose: str, **options: Any) -> Any:
+        consumer = real_reader(settings, purpose, **options)
+        if purpose != "feedback" or crashing:
+            return consumer
+        crashing.append(CrashOnCommit(consumer))
+        return crashing[0]
+
+    monkeypatch.setattr(feedback_tool, "reader", reader)
+    run = FeedbackRun(settings)
+    sent = produce(bootstrap, feedback_topic, decisions(first, "benign"))
+    run.wait_until(lambda: sum(run.counts().values()) == 10, "first decisions counted")
+    # It reads the next decisions, judges them and dies before committing them.
+    crashing[0].armed.set()
+    produce(bootstrap, feedback_topic, decisions(second, "malicious"))
+    run.thread.join(60)
+    assert isinstance(run.crashed, Crash)
+    before_crash = run.counts()
+    # The moderation tool sends five of the first decisions again (a retry), each to the other
+    # partition than the first time.
+    other = {n: 1 - s.partition for n, s in enumerate(sent[:5])}
+    produce(bootstrap, feedback_topic, decisions(first[:5], "benign"), partition_of=other)
+    # The restarted process: a fresh index and fresh counters, the group's committed offsets.
+    again = FeedbackRun(settings)
+    try:
+        # 15 records after the committed offsets: ten read again, five sent again.
+        again.wait_until(
+            lambda: sum(again.counts().values()) + again.rejected("duplicate") >= 15,
+            "decisions after the committed offsets judged",
+        )
+        time.sleep(2)  # anything counted twice would show by now
+    finally:
+        again.end()
+    after_restart = again.counts()
+    # What Prometheus sees over both processes: every decision once.
+    total = {
+        key: before_crash.get(key, 0.0) + after_restart.get(key, 0.0)
+        for key in before_crash.keys() | after_restart.keys()
+    }
+    assert total == {("1.0", "malicious", "benign"): 10, ("1.0", "malicious", "malicious"): 10}
+    assert before_crash == {("1.0", "malicious", "benign"): 10}
+    assert again.rejected("duplicate") == 5
