@@ -34,11 +34,13 @@ COPY pyproject.toml setup.py requirements.lock requirements-transformer.lock REA
 # The subpackages `run`, serve, classify, produce and replay-dlq import (tests/deploy checks this
 # list against what `run` imports): not consumer/training, not consumer/devkit.
 COPY consumer/*.py ./consumer/
+COPY consumer/commands ./consumer/commands
 COPY consumer/config ./consumer/config
 COPY consumer/contracts ./consumer/contracts
 COPY consumer/model ./consumer/model
 COPY consumer/quality ./consumer/quality
 COPY consumer/serve ./consumer/serve
+COPY consumer/serving ./consumer/serving
 COPY consumer/stream ./consumer/stream
 COPY consumer/tools ./consumer/tools
 # Dependencies from the lock only, hash-checked and as wheels (PIP_ONLY_BINARY); then the

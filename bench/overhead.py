@@ -95,7 +95,8 @@ def main() -> None:
         worker = pipeline.Worker(
             settings,
             classifier,
-            # confluent-kafka's stubs spell the loop's Protocols differently (as in cli.py).
+            # confluent-kafka's stubs spell the loop's Protocols differently (as in
+            # consumer/commands/worker.py).
             lambda **cb: cast(pipeline.ConsumerLike, build_consumer(settings, **cb)),
             lambda **cb: cast(pipeline.ProducerLike, build_producer(settings, **cb)),
         )

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from consumer.cli import _HANDLERS
-from consumer.cli_args import build_parser
+from consumer.cli import _GROUPS, _HANDLERS, build_parser
+from consumer.commands import CommandGroup
 from tests.paths import REPO_ROOT
 
 ROOT = REPO_ROOT
@@ -52,6 +52,7 @@ def test_the_tree_keeps_every_import_rule() -> None:
     ("subpackage", "statement", "contract"),
     [
         ("stream", "import consumer.training", "stream never imports training"),
+        ("stream", "import consumer.commands", "stream never imports training"),
         ("model", "import confluent_kafka", "model imports no Kafka client"),
         ("model", "import consumer.stream", "model imports no Kafka client"),
         ("training", "import consumer.stream", "training never imports stream"),
@@ -86,7 +87,19 @@ def test_a_forbidden_import_breaks_its_rule(
     assert f"consumer.{subpackage}.{target.stem}" in result.stdout, result.stdout
 
 
+def commands(parser: argparse.ArgumentParser) -> list[str]:
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return list(sub.choices)
+
+
 def test_every_command_has_a_handler() -> None:
     """cli.py dispatches through a table (its handlers import their modules lazily)."""
-    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
-    assert set(sub.choices) == set(_HANDLERS)
+    assert set(commands(build_parser())) == set(_HANDLERS)
+
+
+@pytest.mark.parametrize("group", _GROUPS, ids=lambda group: group.__name__.rsplit(".", 1)[-1])
+def test_each_group_handles_exactly_the_commands_it_registers(group: CommandGroup) -> None:
+    """A command's arguments and its handler live in the same module of consumer.commands."""
+    parser = argparse.ArgumentParser()
+    group.register(parser.add_subparsers(dest="command"))
+    assert commands(parser) == list(group.HANDLERS)
