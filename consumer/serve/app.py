@@ -1,9 +1,11 @@
-"""The HTTP API (Starlette): `POST /v1/classify`, `POST /v1/explain`, probes, metrics, page.
+"""The HTTP API (Starlette): `POST /v1/classify`, `POST /v1/explain`, probes, metrics, page,
+and the OpenAPI document that describes them all (`/openapi.json`).
 
 Every error is JSON, `{"error": {"status": 413, "message": "..."}}`: 400 for a body that is
-not the request schema, 401 without a valid key, 408 for a body not sent within
-SERVE_BODY_TIMEOUT_S, 413 for a body, a text or a count of texts over its limit, 429 over a
-key's rate (with Retry-After).
+not the request schema, 401 without a valid key, 404 and 405 for a path or a method the API
+does not have, 408 for a body not sent within SERVE_BODY_TIMEOUT_S, 413 for a body, a text or
+a count of texts over its limit, 429 over a key's rate and 503 over SERVE_MAX_CONNECTIONS
+requests in flight (both with Retry-After), 500 for what went wrong on the server.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -26,9 +30,12 @@ from consumer.config.logs import get_logger
 from consumer.model.classifier import Classifier, Prediction
 from consumer.model.explain import explain, explainable
 from consumer.serve.batcher import Batcher, TextFailed
+from consumer.serve.errors import ApiError, error_response, json_response
 from consumer.serve.keys import ApiKeys
-from consumer.serve.limits import RateLimiter
+from consumer.serve.limits import RateLimiter, ServeLimits
 from consumer.serve.metrics import ScoreBuffer, ServeMetrics
+from consumer.serve.openapi import openapi_document
+from consumer.serve.overload import InFlightLimit
 from consumer.serving.policies import SourcePolicies
 from consumer.serving.verdicts import rfc3339_now, verdict_body
 
@@ -36,36 +43,14 @@ __all__ = ["ApiError", "Asked", "ServeLimits", "build_app"]
 
 log = get_logger("consumer.serve")
 
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-@dataclass(frozen=True, slots=True)
-class ServeLimits:
-    max_body_bytes: int = 1_048_576
-    max_texts: int = 256
-    max_text_chars: int = 10_000
-    body_timeout_s: float = 10.0
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
-def error_response(error: ApiError) -> Response:
-    body = {"error": {"status": error.status, "message": error.message}}
-    return json_response(body, error.status, error.headers)
+#: The status counted for a request whose client left before sending its body (no answer).
+CLIENT_GONE = 499
 
 
 async def read_body(request: Request, limits: ServeLimits) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # int() reads "٣" and "²" too
             raise ApiError(400, "Content-Length is not a number")
         if int(declared) > limits.max_body_bytes:
             raise ApiError(413, f"the body is over {limits.max_body_bytes} bytes")
@@ -84,6 +69,9 @@ async def read_body(request: Request, limits: ServeLimits) -> bytes:
         await asyncio.wait_for(collect(), limits.body_timeout_s)
     except TimeoutError:
         raise ApiError(408, f"the body was not sent within {limits.body_timeout_s:g} s") from None
+    except ClientDisconnect:
+        # Nobody is left to answer: counted as nginx counts it (499), not as a server error.
+        raise ApiError(CLIENT_GONE, "the client closed the connection before its body") from None
     return b"".join(chunks)
 
 
@@ -225,6 +213,12 @@ class Api:
         if self.metrics is not None:
             self.metrics.answered(route, status, time.perf_counter() - started)
 
+    def refused(self, path: str) -> None:
+        """A request refused as one too many in flight (503): counted under its route."""
+        route = _ROUTES.get(path)
+        if route is not None:
+            self.count(route, 503, time.perf_counter())
+
     def timed(
         self, route: str, handler: Callable[[Request], Awaitable[Response]]
     ) -> Callable[[Request], Awaitable[Response]]:
@@ -302,14 +296,38 @@ def verdicts(classifier: Classifier, predictions: list[Prediction], asked: Asked
     ]
 
 
+#: The routes counted in the metrics, by path.
+_ROUTES = {"/v1/classify": "classify", "/v1/explain": "explain"}
+
+
 async def internal_error(request: Request, exc: Exception) -> Response:
     log.exception("request failed", path=request.url.path, exception_class=type(exc).__name__)
     return error_response(ApiError(500, "internal error; the server's log has the details"))
 
 
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (404 for a path, 405 for a method the API does not have) in
+    the API's error body, their headers (`Allow`) kept."""
+    if not isinstance(exc, HTTPException):  # registered for HTTPException only
+        return await internal_error(request, exc)
+    message = f"{exc.detail}: {request.method} {request.url.path}"
+    return error_response(ApiError(exc.status_code, message, dict(exc.headers or {})))
+
+
 def build_app(api: Api, page: bytes, metrics: Any) -> Starlette:
+    document = orjson.dumps(
+        openapi_document(
+            api.limits,
+            keyed=api.keys is not None,
+            rate_per_s=api.limiter.rate if api.limiter is not None else None,
+        )
+    )
+
     async def index(request: Request) -> Response:
         return Response(page, media_type="text/html; charset=utf-8")
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
 
     async def metrics_endpoint(request: Request) -> Response:
         body, content_type = metrics()
@@ -331,9 +349,13 @@ def build_app(api: Api, page: bytes, metrics: Any) -> Starlette:
             Route("/healthz", api.healthz),
             Route("/readyz", api.readyz),
             Route("/metrics", metrics_endpoint),
+            Route("/openapi.json", openapi),
             Route("/v1/classify", api.timed("classify", api.classify), methods=["POST"]),
             Route("/v1/explain", api.timed("explain", api.explain), methods=["POST"]),
         ],
+        middleware=[
+            Middleware(InFlightLimit, limit=api.limits.max_in_flight, on_refused=api.refused)
+        ],
         lifespan=lifespan,
-        exception_handlers={Exception: internal_error},
+        exception_handlers={HTTPException: http_error, Exception: internal_error},
     )

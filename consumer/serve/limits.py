@@ -1,13 +1,27 @@
-"""Rate limits per API key: a token bucket each, refilled at `rate` texts a second up to
-`burst`. A request costs one token a text; one it cannot pay for is refused with the seconds
-until it could be (HTTP 429, Retry-After)."""
+"""The API's limits: the size of a request (`ServeLimits`), and the rate per API key, a token
+bucket each, refilled at `rate` texts a second up to `burst`. A request costs one token a
+text; one it cannot pay for is refused with the seconds until it could be (HTTP 429,
+Retry-After)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "ServeLimits"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServeLimits:
+    """Beyond these a request is answered 413 (a body, a text, a count of texts), 408 (a body
+    not received in time) or 503 (requests in flight: `max_in_flight`)."""
+
+    max_body_bytes: int = 1_048_576
+    max_texts: int = 256
+    max_text_chars: int = 10_000
+    body_timeout_s: float = 10.0
+    max_in_flight: int = 512
 
 
 class RateLimiter:

@@ -65,6 +65,7 @@ def serve(settings: Settings) -> int:
         max_texts=settings.serve_max_texts,
         max_text_chars=settings.max_text_chars,
         body_timeout_s=settings.serve_body_timeout_s,
+        max_in_flight=settings.serve_max_connections,
     )
     limiter = RateLimiter(settings.serve_rate_per_s, settings.serve_burst) if keys else None
     api = Api(batcher, keys, limiter, limits, policies, metrics, scores)
@@ -100,7 +101,9 @@ def serve(settings: Settings) -> int:
             http="httptools",
             log_level="warning",
             access_log=False,
-            limit_concurrency=settings.serve_max_connections,
+            # No limit_concurrency: the app's own limit (consumer/serve/overload.py) answers
+            # beyond SERVE_MAX_CONNECTIONS with the API's JSON 503; idle connections are
+            # closed after the keep-alive timeout.
             timeout_keep_alive=5,
             timeout_graceful_shutdown=int(settings.shutdown_timeout_s),
         )

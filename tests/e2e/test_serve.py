@@ -14,16 +14,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import jsonschema
 import orjson
 import pytest
 
 from consumer.config.paths import default_model_path
 from consumer.contracts.messages import Verdict
+from consumer.contracts.schemas import SCHEMA_DIR
 from consumer.model.artifact import load_model
 from tests.kafka_helpers import REPO
 from tests.serve_process import AUTH, KEY, Server, start_server
 
 pytestmark = pytest.mark.e2e
+
+ERROR_SCHEMA = orjson.loads((SCHEMA_DIR / "error.schema.json").read_bytes())
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     # A graceful stop on SIGTERM, after every test's requests: exit 0, its last words said.
     assert started.process.wait(30) == 0, started.log.read_text()[-3000:]
     assert '"event": "stopped"' in started.log.read_text()
+    assert "request failed" not in started.log.read_text(), "no request was a server error"
 
 
 def post(server: Server, body: object, path: str = "/v1/classify") -> httpx.Response:
@@ -100,6 +105,7 @@ def test_bad_requests_get_a_clear_json_error(
     response = httpx.post(f"{server.url}/v1/classify", content=body, headers=AUTH)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
+    jsonschema.validate(response.json(), ERROR_SCHEMA)
     error = response.json()["error"]
     assert error["status"] == status and says in error["message"]
     assert server.alive()
@@ -162,6 +168,45 @@ def test_concurrent_requests_are_all_answered(server: Server) -> None:
     assert sum(float(n) for n in scored) >= 64
     assert "content_classifier_broker_up" not in metrics
     assert "content_classifier_loop_last_turn" not in metrics
+
+
+def hold_a_request(server: Server) -> socket.socket:
+    """A connection whose request is in the server's hands, its body never finished."""
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.sendall(
+        b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {KEY}\r\nContent-Length: 100\r\n\r\n".encode()
+        + b'{"text": "he'
+    )
+    return sock
+
+
+def test_requests_beyond_the_limit_get_a_json_503_with_retry_after(tmp_path: Path) -> None:
+    limited = start_server(tmp_path, SERVE_MAX_CONNECTIONS="2", SERVE_BODY_TIMEOUT_S="30")
+    try:
+        held = [hold_a_request(limited) for _ in range(2)]
+        deadline = time.monotonic() + 10
+        while (refused := post(limited, {"text": "one too many"})).status_code == 200:
+            assert time.monotonic() < deadline, "the held requests never reached the app"
+            time.sleep(0.05)
+        assert refused.status_code == 503
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.headers["retry-after"] == "1"
+        jsonschema.validate(refused.json(), ERROR_SCHEMA)
+        assert "over 2 requests in flight" in refused.json()["error"]["message"]
+        assert httpx.get(f"{limited.url}/healthz").status_code == 200
+        metrics = httpx.get(f"{limited.url}/metrics").text
+        assert 'content_classifier_http_requests_total{route="classify",status="503"}' in metrics
+        for sock in held:
+            sock.close()
+        while (after := post(limited, {"text": "room again"})).status_code == 503:
+            assert time.monotonic() < deadline, "the closed connections still count"
+            time.sleep(0.05)
+        assert after.status_code == 200
+    finally:
+        limited.process.terminate()
+        limited.process.wait(30)
+    assert "request failed" not in limited.log.read_text(), "a client gone is no server error"
 
 
 def test_a_key_over_its_rate_is_refused_with_retry_after(tmp_path: Path) -> None:
