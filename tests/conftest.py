@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import random
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
@@ -120,21 +120,44 @@ class Topics:
     dlq: str
     group: str
     partitions: int
+    #: Topics made beside these, named after the output: `{"shadow": "<output>-shadow"}`.
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+def fresh_topics(
+    bootstrap: str,
+    partitions: int = 4,
+    config: Mapping[str, str] | None = None,
+    extra: Mapping[str, int] | None = None,
+) -> Topics:
+    """uuid-named input/output/DLQ topics created on the broker at `bootstrap` (`config`: the
+    librdkafka properties its clients need, TLS for one), and a fresh consumer group.
+    `extra`: more topics, `<output>-<name>` for each name with its partitions (a shadow
+    model's verdicts, moderators' feedback)."""
+    suffix = uuid.uuid4().hex[:10]
+    output = f"out-{suffix}"
+    more = {name: f"{output}-{name}" for name in extra or {}}
+    made = Topics(f"in-{suffix}", output, f"dlq-{suffix}", f"group-{suffix}", partitions, more)
+    create_topics(
+        bootstrap,
+        [
+            (made.input, partitions),
+            (made.output, partitions),
+            (made.dlq, 1),
+            *((more[name], count) for name, count in (extra or {}).items()),
+        ],
+        extra_config=dict(config or {}),
+    )
+    return made
 
 
 @pytest.fixture
 def topics(bootstrap: str) -> Callable[..., Topics]:
-    """Factory: uuid-named input/output/DLQ topics and a fresh consumer group."""
+    """Factory: uuid-named input/output/DLQ topics (and `extra` ones: `fresh_topics`) and a
+    fresh consumer group."""
 
-    def make(partitions: int = 4) -> Topics:
-        suffix = uuid.uuid4().hex[:10]
-        made = Topics(
-            f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}", f"group-{suffix}", partitions
-        )
-        create_topics(
-            bootstrap, [(made.input, partitions), (made.output, partitions), (made.dlq, 1)]
-        )
-        return made
+    def make(partitions: int = 4, extra: Mapping[str, int] | None = None) -> Topics:
+        return fresh_topics(bootstrap, partitions, extra=extra)
 
     return make
 

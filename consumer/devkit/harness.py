@@ -152,15 +152,16 @@ class WorkerProcess:
         """Until `needle` appears in the output (a baseline prints plain lines, not events)."""
         self._wait(lambda: needle in self.log(), repr(needle), timeout_s)
 
-    def wait_for_event(self, name: str, timeout_s: float = 30.0) -> dict[str, Any]:
-        """The first event called `name`, once the process has logged it."""
+    def wait_for_event(self, name: str, timeout_s: float = 30.0, count: int = 1) -> dict[str, Any]:
+        """The first event called `name`, once the process has logged `count` of them (a
+        `run --processes N` logs one for each of its members)."""
         found: list[dict[str, Any]] = []
 
         def logged() -> bool:
-            found[:] = self.events(name)[:1]
-            return bool(found)
+            found[:] = self.events(name)
+            return len(found) >= count
 
-        self._wait(logged, f"event {name!r}", timeout_s)
+        self._wait(logged, f"event {name!r}" if count == 1 else f"{count} x {name!r}", timeout_s)
         return found[0]
 
     def _wait(self, done: Callable[[], bool], what: str, timeout_s: float) -> None:

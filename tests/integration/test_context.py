@@ -4,14 +4,11 @@ input header."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import orjson
 import pytest
 
 from consumer.contracts.messages import DeadLetterHeader, Verdict
-from consumer.devkit.harness import WorkerProcess
-from tests.conftest import Topics
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import Record, produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -29,13 +26,9 @@ def trace_headers(i: int) -> list[tuple[str, bytes | None]]:
 
 
 def test_verdicts_and_dead_letters_carry_the_input_context(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    bootstrap: str, run_worker: RunWorker
 ) -> None:
-    t = topics(partitions=2)
-    start_worker(worker_env(t, CARRY_HEADERS="x-correlation-id"))
+    t = run_worker(partitions=2, CARRY_HEADERS="x-correlation-id").topics
     records: list[Record] = []
     for i in range(COUNT):
         message: dict[str, object] = {"id": f"m{i}", "text": f"message number {i}"}

@@ -19,11 +19,11 @@ import pytest
 
 from consumer.config.settings import Settings
 from consumer.contracts.messages import ModelRef, SourceRef, Verdict
-from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, create_topics
-from consumer.devkit.harness import WorkerProcess
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES
 from consumer.tools import feedback as feedback_tool
 from consumer.tools.feedback import FeedbackMetrics, run_feedback
 from tests.conftest import Topics, labelled_texts
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import produce, read_topic
 from tests.paths import REPO_ROOT
 
@@ -45,15 +45,13 @@ def feedback_count(metrics: bytes) -> dict[tuple[str, str, str], float]:
 def test_feedback_is_counted_per_model_version_and_exported_for_training(
     bootstrap: str,
     topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tmp_path: Path,
 ) -> None:
-    t = topics(partitions=2)
-    feedback_topic = f"{t.output}-feedback"
-    create_topics(bootstrap, [(feedback_topic, 2)])
-    env = worker_env(t, FEEDBACK_TOPIC=feedback_topic, FEEDBACK_GRACE_S="1")
-    worker = start_worker(env)
+    t = topics(partitions=2, extra={"feedback": 2})
+    feedback_topic = t.extra["feedback"]
+    worker = run_worker(topics=t, FEEDBACK_TOPIC=feedback_topic, FEEDBACK_GRACE_S="1")
+    env = worker.env
     rows = labelled_texts(COUNT, seed=51)
     texts = {f"m{i}": text for i, (text, _) in enumerate(rows)}
     produce(
@@ -66,12 +64,7 @@ def test_feedback_is_counted_per_model_version_and_exported_for_training(
     sources = {ident: v.source for ident, v in verdicts.items() if v.source is not None}
     assert len(sources) == len(verdicts)
     assert worker.terminate()[0] == 0
-    joiner = WorkerProcess(
-        {**env, "METRICS_PORT": "0"},
-        tmp_path / "feedback.log",
-        ("-m", "consumer", "feedback"),
-        cwd=REPO_ROOT,
-    ).start()
+    joiner = run_worker(like=worker, command=("feedback",), METRICS_PORT="0")
     try:
         joiner.wait_for_log("feedback index caught up", timeout_s=60)
         # Moderators: the first 40 verdicts judged (the true label), the first 10 with their
@@ -243,9 +236,8 @@ def decisions(idents: list[str], label: str) -> list[tuple[bytes, bytes, None]]:
 def test_a_decision_read_or_sent_again_after_a_crash_is_counted_once(
     bootstrap: str, topics: Callable[..., Topics], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    t = topics(partitions=1)
-    feedback_topic = f"{t.output}-feedback"
-    create_topics(bootstrap, [(feedback_topic, 2)])
+    t = topics(partitions=1, extra={"feedback": 2})
+    feedback_topic = t.extra["feedback"]
     settings = Settings(
         kafka_bootstrap_servers=bootstrap,
         output_topic=t.output,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
 from consumer.contracts.messages import Verdict
-from consumer.devkit.harness import WorkerProcess
 from consumer.training.file_model import train_file
-from tests.conftest import Topics
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -20,9 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_a_running_worker_switches_to_a_new_model_and_refuses_a_bad_one(
     bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tiny_model_path: Path,
     tmp_path: Path,
 ) -> None:
@@ -34,8 +30,8 @@ def test_a_running_worker_switches_to_a_new_model_and_refuses_a_bad_one(
         name="tiny",
         version="10.0.0",
     )
-    t = topics(partitions=2)
-    worker = start_worker(worker_env(t, MODEL_PATH=str(serving), MODEL_RELOAD_INTERVAL_S="0.5"))
+    worker = run_worker(partitions=2, model=serving, MODEL_RELOAD_INTERVAL_S="0.5")
+    t = worker.topics
 
     def versions_of(batch: str, count: int, already: int) -> set[str]:
         records = (

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
 from consumer.contracts.messages import DLQ_HEADER_PREFIX
-from consumer.devkit.harness import WorkerProcess
 from consumer.model.artifact import sign_manifest
-from tests.conftest import Topics
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -26,23 +24,20 @@ MAX_VALUE_BYTES = 100_000
 
 def test_a_run_with_known_texts_and_secrets_leaks_none_of_them(
     bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tiny_model_path: Path,
     tmp_path: Path,
 ) -> None:
-    t = topics(partitions=2)
     model = tmp_path / "signed-model"
     shutil.copytree(tiny_model_path, model)
     sign_manifest(model, SIGNING_KEY)
     key_file = tmp_path / "secrets" / "model-signing-key"
     key_file.parent.mkdir()
     key_file.write_text(SIGNING_KEY + "\n")
-    env = worker_env(
-        t,
+    worker = run_worker(
+        partitions=2,
+        model=model,
         LOG_LEVEL="DEBUG",
-        MODEL_PATH=str(model),
         # A secret from a file, as a mounted Kubernetes Secret gives it.
         MODEL_SIGNING_KEY_FILE=str(key_file),
         MAX_VALUE_BYTES=str(MAX_VALUE_BYTES),
@@ -50,7 +45,7 @@ def test_a_run_with_known_texts_and_secrets_leaks_none_of_them(
         KAFKA_SASL_PASSWORD=SECRET_PASSWORD,
         KAFKA_SASL_USERNAME="user",
     )
-    worker = start_worker(env)
+    t = worker.topics
     records = []
     for i in range(300):
         text = f"{TEXT_MARKER} number {i}"

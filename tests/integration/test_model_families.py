@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
 from consumer.contracts.messages import Verdict
-from consumer.devkit.harness import WorkerProcess
-from tests.conftest import Topics, labelled_texts
+from tests.conftest import labelled_texts
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -33,19 +32,15 @@ def stage_count(metrics: bytes, stage: str) -> float:
 @pytest.mark.parametrize("family", ["transformer", "cascade"])
 def test_a_worker_serves_every_record_with_the_model_family(
     bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tiny_transformer_path: Path,
     tiny_cascade_path: Path,
     family: str,
 ) -> None:
     folder = tiny_transformer_path if family == "transformer" else tiny_cascade_path
     name = orjson.loads((folder / "manifest.json").read_bytes())["name"]
-    t = topics(partitions=2)
-    worker = start_worker(
-        worker_env(t, MODEL_PATH=str(folder), MODEL_THREADS="1", BATCH_MAX_MESSAGES="200")
-    )
+    worker = run_worker(partitions=2, model=folder, MODEL_THREADS="1", BATCH_MAX_MESSAGES="200")
+    t = worker.topics
     rows = labelled_texts(COUNT, seed=21)
     records = [
         (f"k{i % 7}".encode(), orjson.dumps({"id": f"m{i}", "text": text}), None)
@@ -70,17 +65,15 @@ def test_a_worker_serves_every_record_with_the_model_family(
 
 def test_a_running_worker_reloads_from_scikit_learn_to_a_transformer(
     bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tiny_model_path: Path,
     tiny_transformer_path: Path,
     tmp_path: Path,
 ) -> None:
     serving = tmp_path / "serving"
     shutil.copytree(tiny_model_path, serving)
-    t = topics(partitions=1)
-    worker = start_worker(worker_env(t, MODEL_PATH=str(serving), MODEL_RELOAD_INTERVAL_S="0.5"))
+    worker = run_worker(partitions=1, model=serving, MODEL_RELOAD_INTERVAL_S="0.5")
+    t = worker.topics
 
     def names_of(batch: str, count: int, already: int) -> set[str]:
         produce(

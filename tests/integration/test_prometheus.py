@@ -36,9 +36,8 @@ import httpx
 import orjson
 import pytest
 
-from consumer.devkit.broker import create_topics
-from consumer.devkit.harness import WorkerProcess
 from tests.conftest import Topics, labelled_texts
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import BackgroundStream, produce
 
 pytestmark = pytest.mark.integration
@@ -269,18 +268,15 @@ def github_anchors(markdown: str) -> set[str]:
 def test_dashboard_and_alert_queries_run_on_a_real_prometheus(
     bootstrap: str,
     topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     start_prometheus: Callable[[Jobs], Prometheus],
     tiny_model_path: Path,
-    tmp_path: Path,
 ) -> None:
     """A worker with a shadow model and a small drift window, the feedback consumer with
     moderators' decisions flowing (and one that is not JSON), and the HTTP API with requests
     flowing: every panel and rule has its series."""
-    t = topics(partitions=2)
-    feedback_topic = f"{t.output}-feedback"
-    create_topics(bootstrap, [(feedback_topic, 1)])
+    t = topics(partitions=2, extra={"feedback": 1})
+    feedback_topic = t.extra["feedback"]
     rows = labelled_texts(50, seed=61)
     records: list[tuple[bytes | None, bytes | None, None]] = [
         (f"k{n}".encode(), orjson.dumps({"id": f"m{n}", "text": text}), None)
@@ -288,34 +284,36 @@ def test_dashboard_and_alert_queries_run_on_a_real_prometheus(
     ]
     produce(bootstrap, t.input, records + MALFORMED)
     produce(bootstrap, feedback_topic, [(None, b"not json", None)])
-    env = worker_env(
-        t,
+    worker = run_worker(
+        topics=t,
         KAFKA_STATISTICS_INTERVAL_MS="1000",
         SHADOW_MODEL_PATH=str(tiny_model_path),
         DRIFT_MIN_VERDICTS="10",
         FEEDBACK_TOPIC=feedback_topic,
     )
-    worker = start_worker(env)
-    feedback = WorkerProcess(
-        env, tmp_path / "feedback.log", ("-m", "consumer", "feedback"), cwd=REPO
-    ).start()
+    feedback = run_worker(like=worker, command=("feedback",))
     api_port = free_port()
-    api = WorkerProcess(
-        {**env, "SERVE_PORT": str(api_port), "SERVE_ANONYMOUS": "true"},
-        tmp_path / "serve.log",
-        ("-m", "consumer", "serve"),
-        cwd=REPO,
-    ).start()
+    api = run_worker(
+        like=worker, command=("serve",), SERVE_PORT=str(api_port), SERVE_ANONYMOUS="true"
+    )
     targets = [f"127.0.0.1:{worker.http_port()}", f"127.0.0.1:{feedback.http_port()}"]
-    stream = BackgroundStream(bootstrap, t.input, chunk=20, pause_s=0.1).start()
-    # Moderators decide the first 50 verdicts again and again: the counters keep increasing
-    # while Prometheus scrapes (a rate needs two samples that differ).
+    # The labelled texts again and again under new ids, and moderators deciding those verdicts
+    # (well behind the stream, so each verdict is there): the counters keep increasing while
+    # Prometheus scrapes (a rate needs two samples that differ), and no decision is repeated
+    # (a repeated one counts once).
+    stream = BackgroundStream(
+        bootstrap,
+        t.input,
+        chunk=20,
+        pause_s=0.1,
+        value_of=lambda n: orjson.dumps({"id": f"s{n}", "text": rows[n % 50][0]}),
+    ).start()
     decisions = BackgroundStream(
         bootstrap,
         feedback_topic,
         chunk=5,
         pause_s=0.3,
-        value_of=lambda n: orjson.dumps({"id": f"m{n % 50}", "label": rows[n % 50][1]}),
+        value_of=lambda n: orjson.dumps({"id": f"s{n}", "label": rows[n % 50][1]}),
     ).start()
     requests = ApiTraffic(f"http://127.0.0.1:{api_port}", [text for text, _ in rows]).start()
     try:

@@ -14,9 +14,8 @@ import orjson
 import pytest
 
 from consumer.contracts.messages import Verdict
-from consumer.devkit.broker import create_topics
-from consumer.devkit.harness import WorkerProcess
 from tests.conftest import Topics, labelled_texts
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import produce, read_topic
 
 pytestmark = pytest.mark.integration
@@ -33,21 +32,17 @@ def sample(metrics: bytes, name: str, labels: str = "") -> float | None:
 def test_a_shadow_model_scores_live_batches_beside_the_primary(
     bootstrap: str,
     topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tiny_transformer_path: Path,
 ) -> None:
-    t = topics(partitions=2)
-    shadow_topic = f"{t.output}-shadow"
-    create_topics(bootstrap, [(shadow_topic, 1)])
-    worker = start_worker(
-        worker_env(
-            t,
-            SHADOW_MODEL_PATH=str(tiny_transformer_path),
-            SHADOW_OUTPUT_TOPIC=shadow_topic,
-            DRIFT_MIN_VERDICTS="100",
-            BATCH_MAX_MESSAGES="100",
-        )
+    t = topics(partitions=2, extra={"shadow": 1})
+    shadow_topic = t.extra["shadow"]
+    worker = run_worker(
+        topics=t,
+        SHADOW_MODEL_PATH=str(tiny_transformer_path),
+        SHADOW_OUTPUT_TOPIC=shadow_topic,
+        DRIFT_MIN_VERDICTS="100",
+        BATCH_MAX_MESSAGES="100",
     )
     worker.wait_for_log("shadow model loaded")
     rows = labelled_texts(COUNT, seed=31)
@@ -99,9 +94,7 @@ def test_a_shadow_model_scores_live_batches_beside_the_primary(
 
 
 def test_a_shadow_model_that_fails_verification_stops_start_up_naming_the_variable(
-    worker_env: Callable[..., dict[str, str]],
-    topics: Callable[..., Topics],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tiny_model_path: Path,
     tmp_path: Path,
 ) -> None:
@@ -109,7 +102,7 @@ def test_a_shadow_model_that_fails_verification_stops_start_up_naming_the_variab
     shutil.copytree(tiny_model_path, tampered)
     model_file = tampered / "model.joblib"
     model_file.write_bytes(model_file.read_bytes() + b"tampered")
-    worker = start_worker(worker_env(topics(partitions=1), SHADOW_MODEL_PATH=str(tampered)))
+    worker = run_worker(partitions=1, SHADOW_MODEL_PATH=str(tampered))
     code = worker.wait(timeout_s=60)
     assert code == 2
     assert "SHADOW_MODEL_PATH" in worker.log() and "sha256" in worker.log()
@@ -128,17 +121,13 @@ block_threshold = 1.0
 
 def test_policies_per_source_decide_verdicts_and_reload_between_batches(
     bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tmp_path: Path,
 ) -> None:
     policy_file = tmp_path / "policies.toml"
     policy_file.write_text(POLICIES)
-    t = topics(partitions=2)
-    worker = start_worker(
-        worker_env(t, POLICY_FILE=str(policy_file), MODEL_RELOAD_INTERVAL_S="0.2")
-    )
+    worker = run_worker(partitions=2, POLICY_FILE=str(policy_file), MODEL_RELOAD_INTERVAL_S="0.2")
+    t = worker.topics
     rows = labelled_texts(90, seed=41)
     sources = ["strict", "lenient", "other"]
     records = [
@@ -171,13 +160,11 @@ def test_policies_per_source_decide_verdicts_and_reload_between_batches(
 
 
 def test_an_invalid_policy_file_stops_start_up_naming_the_line(
-    worker_env: Callable[..., dict[str, str]],
-    topics: Callable[..., Topics],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    run_worker: RunWorker,
     tmp_path: Path,
 ) -> None:
     policy_file = tmp_path / "policies.toml"
     policy_file.write_text(POLICIES.replace("block_threshold = 0.0", "block_threshold = -1"))
-    worker = start_worker(worker_env(topics(partitions=1), POLICY_FILE=str(policy_file)))
+    worker = run_worker(partitions=1, POLICY_FILE=str(policy_file))
     assert worker.wait(timeout_s=60) == 2
     assert f"POLICY_FILE: {policy_file}:3: [sources.strict] block_threshold = -1" in worker.log()

@@ -8,15 +8,14 @@ run (`make reliability`)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 import pytest
 
-from consumer.devkit.broker import EmbeddedBroker, create_topics
+from consumer.devkit.broker import EmbeddedBroker
 from consumer.devkit.harness import WorkerProcess
-from tests.conftest import Topics
+from tests.integration.conftest import RunWorker
 from tests.integration.reliability_accounting import account, outcomes
 from tests.kafka_helpers import (
     BackgroundStream,
@@ -54,22 +53,17 @@ def wait_for_status(worker: WorkerProcess, path: str, status: int, timeout_s: fl
         time.sleep(0.25)
 
 
-def test_sigkill_mid_stream_loses_nothing(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-) -> None:
-    t = topics(partitions=4)
-    env = worker_env(t, BATCH_MAX_MESSAGES=str(BATCH))
-    victim, survivor = start_worker(env), start_worker(env)
+def test_sigkill_mid_stream_loses_nothing(bootstrap: str, run_worker: RunWorker) -> None:
+    victim = run_worker(partitions=4, BATCH_MAX_MESSAGES=str(BATCH))
+    survivor = run_worker(like=victim)
+    t = victim.topics
     for worker in (victim, survivor):
         worker.wait_for_event("partitions assigned")
     stream = BackgroundStream(bootstrap, t.input, chunk=500, pause_s=0.1, total=20_000).start()
     time.sleep(2.5)
     held = partitions_held(victim)
     victim.kill()  # SIGKILL: no revoke, no commit, no goodbye
-    restarted = start_worker(env)
+    restarted = run_worker(like=victim)
     sent = stream.wait()
     assert len(sent) == 20_000
     verdicts = read_topic(bootstrap, t.output, t.partitions, expect=len(sent), timeout_s=120)
@@ -82,23 +76,15 @@ def test_sigkill_mid_stream_loses_nothing(
         assert worker.terminate()[0] == 0
 
 
-def test_rebalance_storm_loses_nothing(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-) -> None:
-    t = topics(partitions=4)
-    env = worker_env(t, BATCH_MAX_MESSAGES=str(BATCH))
-    steady = start_worker(env)
-    steady.wait_for_event("partitions assigned")
+def test_rebalance_storm_loses_nothing(bootstrap: str, run_worker: RunWorker) -> None:
+    steady = run_worker(partitions=4, assigned=1, BATCH_MAX_MESSAGES=str(BATCH))
+    t = steady.topics
     stream = BackgroundStream(bootstrap, t.input, chunk=200, pause_s=0.05).start()
     cycles = 3
     codes = []
     try:
         for _ in range(cycles):
-            joiner = start_worker(env)
-            joiner.wait_for_event("partitions assigned")
+            joiner = run_worker(like=steady, assigned=1)
             time.sleep(1.0)
             codes.append(joiner.terminate()[0])
             time.sleep(0.5)
@@ -115,25 +101,20 @@ def test_rebalance_storm_loses_nothing(
 
 
 def test_a_slow_model_never_exceeds_the_poll_interval(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-    tmp_path: Path,
+    bootstrap: str, run_worker: RunWorker, tmp_path: Path
 ) -> None:
-    t = topics(partitions=2)
     model = save(SlowModel(8.0), tmp_path / "slow-model", "slow")
     # Each batch takes 8 s, longer than max.poll.interval.ms: only polling while the model
     # runs keeps the worker in its group.
-    env = worker_env(
-        t,
-        MODEL_PATH=str(model),
+    worker = run_worker(
+        partitions=2,
+        model=model,
+        assigned=1,
         BATCH_MAX_MESSAGES="100",
         KAFKA_MAX_POLL_INTERVAL_MS="6000",
         SHUTDOWN_TIMEOUT_S="15",
     )
-    worker = start_worker(env)
-    worker.wait_for_event("partitions assigned")
+    t = worker.topics
     sent = produce(
         bootstrap, t.input, ((None, orjson.dumps({"text": f"s{i}"}), None) for i in range(150))
     )
@@ -147,14 +128,12 @@ def test_a_slow_model_never_exceeds_the_poll_interval(
 
 
 def test_a_full_producer_queue_pauses_instead_of_buffering(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    bootstrap: str, run_worker: RunWorker
 ) -> None:
-    t = topics(partitions=4)
-    env = worker_env(t, BATCH_MAX_MESSAGES="500", KAFKA_QUEUE_BUFFERING_MAX_MESSAGES="20")
-    worker = start_worker(env)
+    worker = run_worker(
+        partitions=4, BATCH_MAX_MESSAGES="500", KAFKA_QUEUE_BUFFERING_MAX_MESSAGES="20"
+    )
+    t = worker.topics
     records = ((f"k{i % 8}".encode(), orjson.dumps({"text": f"q{i}"}), None) for i in range(5000))
     sent = produce(bootstrap, t.input, records)
     verdicts = read_topic(bootstrap, t.output, t.partitions, expect=5000, timeout_s=120)
@@ -164,10 +143,7 @@ def test_a_full_producer_queue_pauses_instead_of_buffering(
 
 
 def test_a_broker_outage_pauses_the_work_and_loses_nothing(
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-    tmp_path: Path,
+    run_worker: RunWorker, tmp_path: Path
 ) -> None:
     """The worker's connections go through a proxy that is cut for 12 s while a batch is being
     classified: its deliveries time out (message.timeout.ms is 4 s), the partitions back off
@@ -179,20 +155,17 @@ def test_a_broker_outage_pauses_the_work_and_loses_nothing(
         proxy.start()
         try:
             bootstrap = proxy.address
-            name = tmp_path.name[-20:].replace("_", "-")
-            t = Topics(f"in-{name}", f"out-{name}", f"dlq-{name}", f"g-{name}", 2)
-            create_topics(bootstrap, [(t.input, 2), (t.output, 2), (t.dlq, 1)])
             signal_file = tmp_path / "classifying"
             model = save(SignallingModel(1.0, str(signal_file)), tmp_path / "model", "signal")
-            env = worker_env(
-                t,
-                KAFKA_BOOTSTRAP_SERVERS=bootstrap,
-                MODEL_PATH=str(model),
+            worker = run_worker(
+                partitions=2,
+                bootstrap=bootstrap,
+                model=model,
+                assigned=1,
                 BATCH_MAX_MESSAGES="500",
                 KAFKA_MESSAGE_TIMEOUT_MS="4000",
             )
-            worker = start_worker(env)
-            worker.wait_for_event("partitions assigned")
+            t = worker.topics
             wait_for_status(worker, "/readyz", 200)
             stream = BackgroundStream(bootstrap, t.input, chunk=250, pause_s=0.1, total=6000)
             stream.start()

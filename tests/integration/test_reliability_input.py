@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -19,8 +18,8 @@ import pytest
 
 from consumer.contracts.messages import Verdict
 from consumer.devkit.harness import WorkerProcess
-from tests.conftest import Topics
 from tests.corpus import MALFORMED, ODD_BUT_VALID
+from tests.integration.conftest import RunWorker
 from tests.integration.reliability_accounting import account
 from tests.kafka_helpers import REPO, Record, produce, read_topic
 from tests.models_for_tests import POISON, PoisonModel, save
@@ -29,15 +28,11 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_poison_record_is_isolated_and_the_partition_moves_on(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-    tmp_path: Path,
+    bootstrap: str, run_worker: RunWorker, tmp_path: Path
 ) -> None:
-    t = topics(partitions=2)
     model = save(PoisonModel(), tmp_path / "poison-model", "poison")
-    worker = start_worker(worker_env(t, MODEL_PATH=str(model)))
+    worker = run_worker(partitions=2, model=model)
+    t = worker.topics
     records = [
         (
             b"same-key",
@@ -66,15 +61,11 @@ def rss_kib(worker: WorkerProcess) -> int:
 
 
 def test_hostile_input_yields_one_dead_letter_each_and_memory_stays_bounded(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    bootstrap: str, run_worker: RunWorker
 ) -> None:
     assert len(MALFORMED) >= 30
-    t = topics(partitions=4)
-    worker = start_worker(worker_env(t))
-    worker.wait_for_event("partitions assigned")
+    worker = run_worker(partitions=4, assigned=1)
+    t = worker.topics
 
     def round_of_records() -> list[
         tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]
@@ -128,16 +119,11 @@ def test_hostile_input_yields_one_dead_letter_each_and_memory_stays_bounded(
 
 
 def test_replay_dlq_sends_dead_letters_back_after_the_cause_is_fixed(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-    tmp_path: Path,
+    bootstrap: str, run_worker: RunWorker, tmp_path: Path
 ) -> None:
-    t = topics(partitions=2)
     broken = save(PoisonModel(), tmp_path / "poison-model", "poison")
-    env = worker_env(t, MODEL_PATH=str(broken))
-    worker = start_worker(env)
+    worker = run_worker(partitions=2, model=broken)
+    t, env = worker.topics, worker.env
     poison: list[Record] = [
         (
             f"key-{i}".encode(),
@@ -155,8 +141,7 @@ def test_replay_dlq_sends_dead_letters_back_after_the_cause_is_fixed(
     assert worker.terminate()[0] == 0
 
     # The cause is fixed: a model that does not crash on the marker.
-    fixed = start_worker(worker_env(t))
-    fixed.wait_for_event("partitions assigned")
+    fixed = run_worker(topics=t, assigned=1)
 
     def replay(*args: str) -> str:
         result = subprocess.run(

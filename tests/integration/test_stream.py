@@ -6,18 +6,15 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from pathlib import Path
 
 import orjson
 import pytest
 
 from consumer.contracts.messages import Verdict
-from consumer.devkit.harness import RUN, WorkerProcess
 from tests.conftest import Topics, labelled_texts
 from tests.corpus import MALFORMED
+from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import (
-    REPO,
     BackgroundStream,
     Output,
     Sent,
@@ -98,14 +95,9 @@ def send_and_check(
     return sent, verdicts, dead
 
 
-def test_a_stream_with_malformed_records(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-) -> None:
-    t = topics(partitions=4)
-    worker = start_worker(worker_env(t, SHUTDOWN_TIMEOUT_S="10"))
+def test_a_stream_with_malformed_records(bootstrap: str, run_worker: RunWorker) -> None:
+    worker = run_worker(partitions=4, SHUTDOWN_TIMEOUT_S="10")
+    t = worker.topics
     # Exactly one verdict or dead letter for every input.
     sent, verdicts, dead = send_and_check(bootstrap, t)
     assert len(verdicts) == GOOD
@@ -166,15 +158,10 @@ def test_a_stream_with_malformed_records(
     assert committed_offsets(bootstrap, t.group, t.input, t.partitions) == ends
 
 
-def test_two_workers_share_the_partitions(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-) -> None:
-    t = topics(partitions=4)
-    env = worker_env(t)
-    first, second = start_worker(env), start_worker(env)
+def test_two_workers_share_the_partitions(bootstrap: str, run_worker: RunWorker) -> None:
+    first = run_worker(partitions=4)
+    second = run_worker(like=first)
+    t = first.topics
     for worker in (first, second):
         worker.wait_for_event("partitions assigned")
     sent, _, _ = send_and_check(bootstrap, t, seed=11)
@@ -192,22 +179,16 @@ def test_two_workers_share_the_partitions(
 
 
 def test_a_member_joining_mid_stream_takes_over_without_loss_or_duplicates(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    bootstrap: str, run_worker: RunWorker
 ) -> None:
     """Cooperative-sticky rebalance: the first member commits what it finished for the
     partitions it gives up, so the newcomer neither redoes nor skips a record."""
-    t = topics(partitions=4)
-    env = worker_env(t, BATCH_MAX_MESSAGES="50", BATCH_MAX_WAIT_MS="20")
-    first = start_worker(env)
-    first.wait_for_event("partitions assigned")
+    first = run_worker(partitions=4, assigned=1, BATCH_MAX_MESSAGES="50", BATCH_MAX_WAIT_MS="20")
+    t = first.topics
     stream = BackgroundStream(bootstrap, t.input, chunk=100).start()
     try:
         time.sleep(2)
-        second = start_worker(env)
-        second.wait_for_event("partitions assigned")
+        second = run_worker(like=first, assigned=1)
         first.wait_for_log("partitions revoked")
         time.sleep(2)
     finally:
@@ -221,25 +202,13 @@ def test_a_member_joining_mid_stream_takes_over_without_loss_or_duplicates(
 
 
 def test_run_with_processes_starts_members_of_one_group(
-    bootstrap: str,
-    topics: Callable[..., Topics],
-    worker_env: Callable[..., dict[str, str]],
-    tmp_path: Path,
+    bootstrap: str, run_worker: RunWorker
 ) -> None:
     """`run --processes 2`: two workers share the partitions; SIGTERM stops both cleanly."""
-    t = topics(partitions=4)
-    worker = WorkerProcess(
-        worker_env(t), tmp_path / "processes.log", (*RUN, "--processes", "2"), cwd=REPO
-    ).start()
-    try:
-        deadline = time.monotonic() + 30
-        while worker.log().count('"partitions assigned"') < 2:
-            assert time.monotonic() < deadline, worker.log()[-3000:]
-            time.sleep(0.2)
-        sent, _, _ = send_and_check(bootstrap, t, seed=5)
-        code, _ = worker.terminate()
-    finally:
-        worker.kill()
+    worker = run_worker(partitions=4, command=("run", "--processes", "2"), assigned=2)
+    t = worker.topics
+    sent, _, _ = send_and_check(bootstrap, t, seed=5)
+    code, _ = worker.terminate()
     assert code == 0, worker.log()[-3000:]
     stopped = [event["records"] for event in worker.events("worker stopped")]
     assert len(stopped) == 2 and all(count > 0 for count in stopped), stopped

@@ -6,18 +6,17 @@ plaintext to the TLS port, gets nothing through and says why."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 import pytest
 
-from consumer.devkit.broker import EmbeddedBroker, create_topics
-from consumer.devkit.harness import WorkerProcess
-from tests.conftest import Topics
-from tests.kafka_helpers import produce, read_topic, worker_env_for
+from consumer.devkit.broker import EmbeddedBroker
+from tests.conftest import Topics, fresh_topics
+from tests.integration.conftest import RunWorker
+from tests.kafka_helpers import produce, read_topic
 from tests.tls import Authority, TlsProxy, free_port
 
 pytestmark = pytest.mark.integration
@@ -52,14 +51,7 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
 
 @pytest.fixture
 def tls_topics(tls_broker: TlsBroker) -> Topics:
-    suffix = uuid.uuid4().hex[:10]
-    t = Topics(f"in-{suffix}", f"out-{suffix}", f"dlq-{suffix}", f"group-{suffix}", 2)
-    create_topics(
-        tls_broker.address,
-        [(t.input, t.partitions), (t.output, t.partitions), (t.dlq, 1)],
-        extra_config=tls_broker.client,
-    )
-    return t
+    return fresh_topics(tls_broker.address, 2, tls_broker.client)
 
 
 def records(count: int) -> list[tuple[bytes | None, bytes | None, None]]:
@@ -70,15 +62,11 @@ def records(count: int) -> list[tuple[bytes | None, bytes | None, None]]:
 
 
 def test_the_worker_classifies_over_tls_with_the_certificate_verified(
-    tls_broker: TlsBroker,
-    tls_topics: Topics,
-    tiny_model_path: Path,
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    tls_broker: TlsBroker, tls_topics: Topics, run_worker: RunWorker
 ) -> None:
     t = tls_topics
     produce(tls_broker.address, t.input, records(40), config=tls_broker.client)
-    env = worker_env_for(t, tls_broker.address, tiny_model_path, tls_broker.client)
-    worker = start_worker(env)
+    worker = run_worker(topics=t, bootstrap=tls_broker.address, kafka=tls_broker.client)
     verdicts = read_topic(
         tls_broker.address, t.output, t.partitions, expect=40, config=tls_broker.client
     )
@@ -90,22 +78,16 @@ def test_the_worker_classifies_over_tls_with_the_certificate_verified(
 
 
 def test_a_worker_that_does_not_trust_the_certificate_gets_nothing_through(
-    tls_broker: TlsBroker,
-    tls_topics: Topics,
-    tiny_model_path: Path,
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
-    tmp_path: Path,
+    tls_broker: TlsBroker, tls_topics: Topics, run_worker: RunWorker, tmp_path: Path
 ) -> None:
     t = tls_topics
     produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
     other_ca = Authority.create(tmp_path / "other-ca", name="someone else's CA")
-    env = worker_env_for(
-        t,
-        tls_broker.address,
-        tiny_model_path,
-        {"security.protocol": "SSL", "ssl.ca.location": str(other_ca.cert_path)},
+    worker = run_worker(
+        topics=t,
+        bootstrap=tls_broker.address,
+        kafka={"security.protocol": "SSL", "ssl.ca.location": str(other_ca.cert_path)},
     )
-    worker = start_worker(env)
     worker.wait_for_log("certificate verify failed")
     assert "ssl.ca.location" in worker.log(), "the error says which setting to look at"
     status, _ = worker.probe("/readyz")
@@ -118,15 +100,11 @@ def test_a_worker_that_does_not_trust_the_certificate_gets_nothing_through(
 
 
 def test_plaintext_to_the_tls_port_is_refused_with_a_hint(
-    tls_broker: TlsBroker,
-    tls_topics: Topics,
-    tiny_model_path: Path,
-    start_worker: Callable[[dict[str, str]], WorkerProcess],
+    tls_broker: TlsBroker, tls_topics: Topics, run_worker: RunWorker
 ) -> None:
     t = tls_topics
     produce(tls_broker.address, t.input, records(5), config=tls_broker.client)
-    env = worker_env_for(t, tls_broker.address, tiny_model_path, {})
-    worker = start_worker(env)
+    worker = run_worker(topics=t, bootstrap=tls_broker.address)
     worker.wait_for_log("as a TLS listener does to a plaintext client")
     assert "KAFKA_SECURITY_PROTOCOL=SSL" in worker.log()
     status, _ = worker.probe("/readyz")

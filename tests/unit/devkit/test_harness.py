@@ -115,6 +115,28 @@ def test_the_http_port_and_events_come_from_the_log(tmp_path: Path) -> None:
     assert code == -15 and seconds < 10  # no handler: SIGTERM ends it
 
 
+def test_waiting_for_several_events_returns_the_first_once_all_are_logged(
+    tmp_path: Path,
+) -> None:
+    """`run --processes 2` logs one `partitions assigned` for each member."""
+    first, second = (
+        orjson.dumps({"event": "partitions assigned", "partitions": [p]}).decode() for p in (0, 1)
+    )
+    worker = fake_worker(
+        tmp_path,
+        f"import time; print({first!r}, flush=True); time.sleep(0.5); "
+        f"print({second!r}, flush=True); time.sleep(60)",
+    )
+    try:
+        event = worker.wait_for_event("partitions assigned", timeout_s=10, count=2)
+        assert event["partitions"] == [0]
+        assert len(worker.events("partitions assigned")) == 2
+        with pytest.raises(WorkerError, match="3 x 'partitions assigned' not logged"):
+            worker.wait_for_event("partitions assigned", timeout_s=0.5, count=3)
+    finally:
+        worker.terminate(timeout_s=10)
+
+
 def test_waiting_on_a_worker_that_exited_says_so(tmp_path: Path) -> None:
     worker = fake_worker(tmp_path, "import sys; print('bad setting'); sys.exit(2)")
     with pytest.raises(WorkerError, match=r"exited 2:\nbad setting"):
