@@ -15,6 +15,7 @@ from consumer.commands import Handler
 
 if TYPE_CHECKING:
     from consumer.config.settings import Settings
+    from consumer.serving.policies import SourcePolicies
     from consumer.stream.metrics import Metrics
     from consumer.stream.shadow import Shadow
     from consumer.stream.tracing import BatchTracing
@@ -76,8 +77,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     metrics, health = Metrics(), Health()
     server = HealthServer(health, metrics, settings.metrics_port).start()
     watcher = ModelWatcher.from_settings(settings, classifier, metrics)
-    shadow = _shadow(settings, metrics)
     policies = SourcePolicies.from_settings(settings, metrics)
+    shadow = _shadow(settings, metrics, policies)
     worker = Worker(
         settings,
         classifier,
@@ -126,9 +127,10 @@ def _tracing(settings: Settings) -> BatchTracing:
     return OtelTracing.from_environment(settings.input_topic)
 
 
-def _shadow(settings: Settings, metrics: Metrics) -> Shadow | None:
+def _shadow(settings: Settings, metrics: Metrics, policies: SourcePolicies | None) -> Shadow | None:
     """The shadow of SHADOW_MODEL_PATH: its model in a child process that verifies it like the
-    primary, reloaded every MODEL_RELOAD_INTERVAL_S when its folder changes."""
+    primary, reloaded every MODEL_RELOAD_INTERVAL_S when its folder changes; its verdicts are
+    decided by the primary's `policies` (POLICY_FILE), per source."""
     from consumer.config.logs import get_logger
     from consumer.model.artifact import ModelArtifactError
     from consumer.stream.clients import build_producer
@@ -159,6 +161,7 @@ def _shadow(settings: Settings, metrics: Metrics) -> Shadow | None:
         metrics,
         producer_factory=lambda **cb: cast(ProducerLike, build_producer(settings, **cb)),
         new_models=reloads,
+        policies=policies,
     )
     return shadow
 

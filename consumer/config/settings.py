@@ -189,9 +189,13 @@ class Settings(BaseSettings):
     #: verdicts, marked `"shadow": true`, go to SHADOW_OUTPUT_TOPIC when that is set.
     shadow_model_path: Path | None = None
     shadow_output_topic: str | None = Field(None, min_length=1, max_length=249)
-    #: A shadow batch that takes longer than this is dropped (counted, logged); at most one
-    #: shadow batch runs at a time, and the primary never waits for it.
+    #: A shadow batch that takes longer than this (from when the shadow starts it) is dropped
+    #: (counted, logged); one shadow batch runs at a time, and the primary never waits for it.
     shadow_timeout_s: float = Field(10.0, gt=0, le=3_600)
+    #: Batches handed to the shadow that may wait for it (beyond the one it is scoring)
+    #: before the next is dropped as busy: a burst is covered, a backlog is sampled, and
+    #: the primary never waits. Each holds a batch's records (BATCH_MAX_MESSAGES at most).
+    shadow_queue_batches: int = Field(4, ge=1, le=1_000)
     #: The shadow's onnxruntime threads: 1 runs it on its own (lower-priority) thread only.
     shadow_model_threads: int = Field(1, ge=0, le=256)
     #: Thresholds per source (docs/operations.md, "Policies per source"): a TOML file,

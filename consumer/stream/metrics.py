@@ -149,13 +149,21 @@ class Metrics(ModelMetrics):
         )
         self.shadow_duration = Histogram(
             PREFIX + "shadow_duration_seconds",
-            "Time of the shadow model on one batch.",
+            "Time of the shadow model on one call: a batch, or small batches that waited together.",
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
         self.shadow_batches = Counter(
             PREFIX + "shadow_batches",
             "Batches offered to the shadow model, by result (scored; busy, slow, failed: dropped).",
+            ["result"],
+            registry=r,
+        )
+        # Batches differ in size: coverage (the share of offered texts the shadow scored) is
+        # scored over the sum of this one.
+        self.shadow_texts = Counter(
+            PREFIX + "shadow_texts",
+            "Texts offered to the shadow model, by the result of their batch (as shadow_batches).",
             ["result"],
             registry=r,
         )

@@ -8,9 +8,11 @@ process the CPU first. The child loads and verifies the model folder itself (the
 `load_model`: sha256, signature, library versions) and answers each batch of texts with its
 predictions over a pipe; the parent never loads the shadow model.
 
-`ShadowProcess` looks like a `Classifier` to `Shadow` (`name`, `version`, `classify`). A
-folder change is noticed by `reloader()` (the fingerprint `ModelWatcher` uses), and the
-child then loads the new folder and keeps the old model if the new one is refused.
+`ShadowProcess` looks like a `Classifier` to `Shadow` (`name`, `version`, `classify`), and
+`decider` is the model's labels and policy without its estimator: POLICY_FILE decides the
+shadow's scores in the parent, which holds the policies and their reloads. A folder change is
+noticed by `reloader()` (the fingerprint `ModelWatcher` uses), and the child then loads the
+new folder and keeps the old model if the new one is refused.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 from consumer.config.logs import get_logger
 from consumer.model.artifact import ModelArtifactError
-from consumer.model.classifier import Prediction
+from consumer.model.classifier import Classifier, Policy, Prediction
 from consumer.serving.reload import fingerprint
 from consumer.stream.metrics import Metrics
 
@@ -41,12 +43,30 @@ _LOAD_TIMEOUT_S = 300.0
 _WARM_UP = ["warm-up text for a freshly loaded shadow model"]
 
 
+#: What the child answers once a model is loaded: ("ready", name, version, labels, policy).
+_Ready = tuple[str, str, str, list[str], dict[str, Any]]
+
+
 def _load(path: str, signing_key: str | None, threads: int) -> Any:
     from consumer.model.artifact import load_model
 
     classifier = load_model(path, signing_key=signing_key, threads=threads)
     classifier.classify(_WARM_UP)
     return classifier
+
+
+def _ready(classifier: Classifier) -> _Ready:
+    name, version, labels = classifier.name, classifier.version, list(classifier.labels)
+    return ("ready", name, version, labels, classifier.policy.to_manifest())
+
+
+class _InChild:
+    """The estimator of a `decider`: the model itself is in the child process."""
+
+    classes_: tuple[str, ...] = ()
+
+    def predict_proba(self, texts: Sequence[str]) -> Any:
+        raise RuntimeError("the shadow model scores in its own process")
 
 
 def _serve(conn: Connection, path: str, signing_key: str | None, threads: int) -> None:
@@ -58,7 +78,7 @@ def _serve(conn: Connection, path: str, signing_key: str | None, threads: int) -
     except Exception as exc:  # reported to the parent, which refuses to start
         conn.send(("error", str(exc)))
         return
-    conn.send(("ready", classifier.name, classifier.version, list(classifier.labels)))
+    conn.send(_ready(classifier))
     while True:
         try:
             message = conn.recv()
@@ -73,7 +93,7 @@ def _serve(conn: Connection, path: str, signing_key: str | None, threads: int) -
         elif message[0] == "reload":
             try:
                 classifier = _load(path, signing_key, threads)
-                conn.send(("ready", classifier.name, classifier.version, list(classifier.labels)))
+                conn.send(_ready(classifier))
             except Exception as exc:  # the old model keeps serving
                 conn.send(("error", str(exc)))
         else:
@@ -97,15 +117,31 @@ class ShadowProcess:
         self._process.start()
         child.close()
         self._seen = fingerprint(path)
-        self.name, self.version, self.labels = self._ready(f"shadow model {path}")
+        #: The served model's name, version, labels and policy (its estimator is the child's).
+        self.decider = self._ready(f"shadow model {path}")
 
-    def _ready(self, what: str) -> tuple[str, str, tuple[str, ...]]:
+    def _ready(self, what: str) -> Classifier:
         if not self._conn.poll(_LOAD_TIMEOUT_S):
             raise ModelArtifactError(f"{what} did not load within {_LOAD_TIMEOUT_S:.0f} s")
         reply = self._conn.recv()
         if reply[0] != "ready":
             raise ModelArtifactError(str(reply[1]))
-        return str(reply[1]), str(reply[2]), tuple(reply[3])
+        _, name, version, labels, policy = reply
+        return Classifier(
+            str(name), str(version), tuple(labels), Policy.from_manifest(policy), _InChild()
+        )
+
+    @property
+    def name(self) -> str:
+        return self.decider.name
+
+    @property
+    def version(self) -> str:
+        return self.decider.version
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.decider.labels
 
     @property
     def reference(self) -> dict[str, str]:
@@ -139,7 +175,7 @@ class ShadowProcess:
             self._seen = now
             try:
                 self._conn.send(("reload",))
-                name, version, labels = self._ready(f"shadow model {self.path}")
+                decider = self._ready(f"shadow model {self.path}")
             except (ModelArtifactError, EOFError, OSError) as exc:
                 metrics.shadow_reloads.labels("refused").inc()
                 log.error(
@@ -149,9 +185,9 @@ class ShadowProcess:
                 )
                 return None
             metrics.shadow_reloads.labels("loaded").inc()
-            if version == self.version:
+            if decider.version == self.version:
                 return None
-            self.name, self.version, self.labels = name, version, labels
+            self.decider = decider
             return self
 
         return check
