@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -108,22 +108,36 @@ class SourcePolicies:
                     model_version=classifier.version,
                 )
             return classified
-        policies = self.current
-        groups: dict[str, list[int]] = {}
-        choose, value_of = policies.choose, self.value_of
-        for index, (item, _) in enumerate(classified):
-            groups.setdefault(choose(value_of(item)), []).append(index)
-        for name, indexes in groups.items():
-            if name == MODEL_POLICY:
-                continue
-            policy = policies.resolve(name, classifier.policy)
-            decided = classifier.redecide([classified[i][1] for i in indexes], policy, name)
-            for index, prediction in zip(indexes, decided, strict=True):
-                classified[index] = (classified[index][0], prediction)
-        counts = Counter((p.policy, p.action or "none") for _, p in classified)
+        items = [item for item, _ in classified]
+        predictions = self.decide(classifier, items, [p for _, p in classified], self.current)
+        classified[:] = zip(items, predictions, strict=True)
+        counts = Counter((p.policy, p.action or "none") for p in predictions)
         for (name, action), n in counts.items():
             self._metrics.policy_verdicts.labels(name, action).inc(n)
         return classified
+
+    def decide(
+        self,
+        decider: Classifier,
+        items: Sequence[Routed],
+        predictions: list[Prediction],
+        policies: PolicySet,
+    ) -> list[Prediction]:
+        """Each item's prediction decided again by its source's policy in `policies`, in place
+        (the list is returned); those under the model's own policy are left as they are.
+        `decider` is a binary model with a positive label. Counts nothing: the primary's
+        `apply` and the shadow share it."""
+        groups: dict[str, list[int]] = {}
+        choose, value_of = policies.choose, self.value_of
+        for index, item in enumerate(items):
+            groups.setdefault(choose(value_of(item)), []).append(index)
+        groups.pop(MODEL_POLICY, None)
+        for name, indexes in groups.items():
+            policy = policies.resolve(name, decider.policy)
+            decided = decider.redecide([predictions[i] for i in indexes], policy, name)
+            for index, prediction in zip(indexes, decided, strict=True):
+                predictions[index] = prediction
+        return predictions
 
     def reload_if_changed(self) -> bool:
         """Between batches, every interval: take a changed file if it validates."""

@@ -45,7 +45,7 @@ import numpy as np
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.model.classifier import Classifier, Prediction
-from consumer.model.policies import MODEL_POLICY, PolicySet
+from consumer.model.policies import PolicySet
 from consumer.serving.metrics import observe_many
 from consumer.serving.policies import SourcePolicies
 from consumer.serving.verdicts import rfc3339_now
@@ -326,16 +326,7 @@ class Shadow:
                     shadow_model_version=decider.version,
                 )
             return predictions
-        by_policy: dict[str, list[int]] = {}
-        for index, (item, _) in enumerate(classified):
-            by_policy.setdefault(policies.choose(routing.value_of(item)), []).append(index)
-        by_policy.pop(MODEL_POLICY, None)
-        for name, indexes in by_policy.items():
-            policy = policies.resolve(name, decider.policy)
-            decided = decider.redecide([predictions[i] for i in indexes], policy, name)
-            for index, prediction in zip(indexes, decided, strict=True):
-                predictions[index] = prediction
-        return predictions
+        return routing.decide(decider, [item for item, _ in classified], predictions, policies)
 
     def _compare(self, classified: _Batch, predictions: list[Prediction]) -> None:
         pairs = Counter(
