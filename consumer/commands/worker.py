@@ -115,6 +115,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if watcher:
             watcher.stop()
         worker.tracing.shutdown()
+    if not settings.group_leave_on_stop:
+        _exit_without_leaving()
     return 0
 
 
@@ -164,6 +166,15 @@ def _shadow(settings: Settings, metrics: Metrics, policies: SourcePolicies | Non
         policies=policies,
     )
     return shadow
+
+
+def _exit_without_leaving() -> None:
+    """GROUP_LEAVE_ON_STOP=false: the worker has committed and left its consumer open;
+    destroying it (as the interpreter would on exit) sends LeaveGroup, so the process ends
+    here instead, as a killed one would but with everything committed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _exit_after_timeout() -> None:

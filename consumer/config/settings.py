@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -46,6 +46,12 @@ __all__ = ["TRACE_HEADERS", "Settings", "SettingsError", "load_settings", "read_
 #: Headers every verdict carries from its input when present: W3C Trace Context
 #: (`traceparent`, `tracestate`), the names the Kafka binding of Trace Context uses.
 TRACE_HEADERS = frozenset({"traceparent", "tracestate"})
+#: librdkafka's `session.timeout.ms` when KAFKA_SESSION_TIMEOUT_MS is not set.
+DEFAULT_SESSION_TIMEOUT_MS = 45_000
+#: GROUP_STALL_S when it is not set, in session timeouts: a join on Apache Kafka ends within
+#: one (the broker waits that long for members that do not rejoin), and a member that was
+#: killed is evicted after one; four leave room for a slow rejoin after a long batch.
+GROUP_STALL_SESSIONS = 4
 
 _OWN_KAFKA_VARIABLES = frozenset({"KAFKA_BOOTSTRAP_SERVERS"})
 
@@ -172,6 +178,15 @@ class Settings(BaseSettings):
     model_reload_interval_s: float = Field(10.0, ge=0, le=86_400)
     metrics_port: int = Field(8000, ge=0, le=65_535)
     shutdown_timeout_s: float = Field(20.0, gt=0, le=3_600)
+    #: A member whose group membership has not settled for this long (a join that never
+    #: completes) closes its consumer and joins again; unsettled as long again, it reports
+    #: not live. Unset: GROUP_STALL_SESSIONS session timeouts (`group_stall_bound_s`).
+    group_stall_s: float | None = Field(None, gt=0, le=86_400)
+    #: False: a stopped worker commits and exits without sending LeaveGroup, and its
+    #: partitions move after the session timeout, as a killed worker's do. For the embedded
+    #: broker, which keeps as leader a member that left during a rebalance (the group then
+    #: never settles: docs/reliability.md); on Apache Kafka leaving hands over at once.
+    group_leave_on_stop: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["json", "console"] = "json"
     #: Key of the HMAC-SHA256 signature of model manifests (`manifest.json.sig`); when set,
@@ -277,6 +292,30 @@ class Settings(BaseSettings):
             raw = value.get_secret_value() if isinstance(value, SecretStr) else value
             checked[prop] = SecretStr(raw) if is_secret(prop) else raw
         return check_security(checked)
+
+    @model_validator(mode="after")
+    def _check_group_stall(self) -> Settings:
+        session_s = self.session_timeout_s()
+        if self.group_stall_s is not None and self.group_stall_s < session_s:
+            raise ValueError(
+                f"GROUP_STALL_S must be at least the session timeout ({session_s:g} s, "
+                "KAFKA_SESSION_TIMEOUT_MS): a join takes up to that long"
+            )
+        return self
+
+    def session_timeout_s(self) -> float:
+        """librdkafka's `session.timeout.ms` in seconds (its default when not set)."""
+        raw = self.kafka_properties().get("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS)
+        try:
+            return float(raw) / 1000
+        except ValueError:
+            return DEFAULT_SESSION_TIMEOUT_MS / 1000  # librdkafka refuses it at start-up
+
+    def group_stall_bound_s(self) -> float:
+        """GROUP_STALL_S, or GROUP_STALL_SESSIONS session timeouts when it is not set."""
+        if self.group_stall_s is not None:
+            return self.group_stall_s
+        return GROUP_STALL_SESSIONS * self.session_timeout_s()
 
     @classmethod
     def settings_customise_sources(

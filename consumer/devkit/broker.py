@@ -2,8 +2,10 @@
 
 Good for the demo and the tests; not for production. Known behaviour (confluent-kafka 2.16):
 a consumer group joins after about half of `session.timeout.ms`, so clients that use it set
-a short session timeout (`EMBEDDED_CLIENT_PROPERTIES`); ListOffsets answers wrongly (read
-high watermarks from librdkafka's statistics instead); transactions do not work.
+a short session timeout (`EMBEDDED_CLIENT_PROPERTIES`); a leader that leaves during a
+rebalance stays the leader, so workers do not leave (`EMBEDDED_WORKER_SETTINGS`); ListOffsets
+answers wrongly (read high watermarks from librdkafka's statistics instead); transactions do
+not work.
 """
 
 from __future__ import annotations
@@ -17,10 +19,21 @@ from types import TracebackType
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-__all__ = ["EMBEDDED_CLIENT_PROPERTIES", "BrokerError", "EmbeddedBroker", "create_topics"]
+__all__ = [
+    "EMBEDDED_CLIENT_PROPERTIES",
+    "EMBEDDED_WORKER_SETTINGS",
+    "BrokerError",
+    "EmbeddedBroker",
+    "create_topics",
+]
 
 #: librdkafka properties for clients of the embedded broker: the group joins in ~3 s.
 EMBEDDED_CLIENT_PROPERTIES = {"session.timeout.ms": "6000", "heartbeat.interval.ms": "500"}
+#: Worker settings for the embedded broker. Tansu 0.6.0 keeps as the group's leader a member
+#: that sent LeaveGroup while a rebalance was forming, and the group never settles again
+#: (docs/reliability.md); a member that goes silent is evicted after the session timeout and
+#: another leader elected. So stopped workers leave by timeout, as killed ones do.
+EMBEDDED_WORKER_SETTINGS = {"GROUP_LEAVE_ON_STOP": "false"}
 
 
 class BrokerError(RuntimeError):

@@ -23,7 +23,7 @@ from typing import IO, Any
 import orjson
 
 from consumer.config.kafka import env_name_of_property
-from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES
+from consumer.devkit.broker import EMBEDDED_CLIENT_PROPERTIES, EMBEDDED_WORKER_SETTINGS
 
 __all__ = [
     "RUN",
@@ -61,13 +61,15 @@ def worker_environment(
 
     `base` (by default this process's environment without its `KAFKA_` variables, which
     belong to whoever started us, not to the broker under test), then the embedded broker's
-    client properties and `kafka` (librdkafka properties) as `KAFKA_<NAME>`, then `settings`
-    (variables such as `INPUT_TOPIC`, which win), and the bootstrap servers last.
+    client properties and `kafka` (librdkafka properties) as `KAFKA_<NAME>`, and its worker
+    settings (a stopped worker does not leave the group), then `settings` (variables such as
+    `INPUT_TOPIC`, which win), and the bootstrap servers last.
     """
     if base is None:
         base = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
     env = dict(base)
     env.update(kafka_variables({**EMBEDDED_CLIENT_PROPERTIES, **(kafka or {})}))
+    env.update(EMBEDDED_WORKER_SETTINGS)
     env.update(settings or {})
     env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
     return env

@@ -1,5 +1,5 @@
-"""HTTP on METRICS_PORT: `/metrics` (Prometheus), `/healthz` (the loop is alive) and
-`/readyz` (model loaded, group joined, broker reachable)."""
+"""HTTP on METRICS_PORT: `/metrics` (Prometheus), `/healthz` (the loop is alive and its group
+membership not stalled) and `/readyz` (model loaded, group joined, broker reachable)."""
 
 from __future__ import annotations
 
@@ -33,10 +33,14 @@ class Health:
     broker_reachable: bool = False
     last_turn: float = field(default_factory=time.monotonic)
     stall_after_s: float = LOOP_STALL_S
+    #: The group membership has not settled for GROUP_STALL_S after a rejoin either
+    #: (`consumer.stream.membership`): only a restart may help.
+    group_stalled: bool = False
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         idle = time.monotonic() - self.last_turn
-        return idle < self.stall_after_s, {"loop_idle_seconds": round(idle, 3)}
+        details = {"loop_idle_seconds": round(idle, 3), "group_stalled": self.group_stalled}
+        return idle < self.stall_after_s and not self.group_stalled, details
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         live, details = self.live()

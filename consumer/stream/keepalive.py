@@ -61,6 +61,10 @@ class KeepAlive:
         self._on_consume_error = on_consume_error
         self._paused: list[TopicPartition] = []
 
+    def use(self, consumer: ConsumerLike) -> None:
+        """The consumer that replaced a closed one (a rejoin after a group stall)."""
+        self._consumer = consumer
+
     def poll(self) -> None:
         """Pause every assigned partition (once per batch) and poll: this serves the group
         protocol and resets the poll timer without taking in more records."""

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from consumer.serving.metrics import PREFIX, ModelMetrics
@@ -104,6 +103,7 @@ class Metrics(ModelMetrics):
             ["kind"],
             registry=r,
         )
+        self._group_metrics(r)
         self.commit_failures = Counter(
             PREFIX + "commit_failures", "Offset commits that failed.", registry=r
         )
@@ -132,6 +132,33 @@ class Metrics(ModelMetrics):
             registry=r,
         )
         self._shadow_metrics(r)
+
+    def _group_metrics(self, r: CollectorRegistry) -> None:
+        """The member's place in its group (`consumer.stream.membership`)."""
+        self.group_unassigned = Gauge(
+            PREFIX + "group_unassigned_seconds",
+            "Seconds since this worker last held a partition, from its subscribe (0 while it "
+            "holds one).",
+            registry=r,
+        )
+        self.group_unsettled = Gauge(
+            PREFIX + "group_unsettled_seconds",
+            "Seconds since this worker's group membership last settled (a completed join), "
+            "from its subscribe (0 while settled).",
+            registry=r,
+        )
+        self.group_rejoins = Counter(
+            PREFIX + "group_rejoins",
+            "Times the consumer was closed and the group joined again because the membership "
+            "did not settle within GROUP_STALL_S.",
+            registry=r,
+        )
+        self.group_stalled = Gauge(
+            PREFIX + "group_stalled",
+            "1 while the membership has not settled within GROUP_STALL_S after a rejoin either "
+            "(/healthz fails).",
+            registry=r,
+        )
 
     def _shadow_metrics(self, r: CollectorRegistry) -> None:
         """The shadow model (docs/operations.md)."""
@@ -183,10 +210,11 @@ class Metrics(ModelMetrics):
 
     # -- librdkafka statistics ---------------------------------------------------------
 
-    def observe_statistics(self, raw: str, assigned: Iterable[tuple[str, int]]) -> bool:
-        """Update lag, watermarks and committed offsets from a statistics JSON document.
-        Returns True when at least one broker connection is up."""
-        stats: dict[str, Any] = orjson.loads(raw)
+    def observe_statistics(
+        self, stats: Mapping[str, Any], assigned: Iterable[tuple[str, int]]
+    ) -> bool:
+        """Update lag, watermarks and committed offsets from a librdkafka statistics document
+        (parsed). Returns True when at least one broker connection is up."""
         mine = set(assigned)
         for topic, topic_stats in stats.get("topics", {}).items():
             for pid, p in topic_stats.get("partitions", {}).items():

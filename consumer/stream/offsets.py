@@ -60,6 +60,10 @@ class Offsets:
         self._committed: dict[TopicPartitionKey, int] = {}
         self._backoff: dict[TopicPartitionKey, Backoff] = {}
 
+    def use(self, consumer: ConsumerLike) -> None:
+        """The consumer that replaced a closed one (a rejoin after a group stall)."""
+        self._consumer = consumer
+
     @property
     def backoffs(self) -> dict[TopicPartitionKey, Backoff]:
         """The partitions held or backing off after a failed output (a copy)."""

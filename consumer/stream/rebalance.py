@@ -15,6 +15,7 @@ from consumer.config.settings import Settings
 from consumer.stream.delivery import Delivery
 from consumer.stream.health import Health
 from consumer.stream.keepalive import KeepAlive
+from consumer.stream.membership import Membership
 from consumer.stream.metrics import Metrics
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import TopicPartitionKey
@@ -41,6 +42,7 @@ class Rebalance:
         keepalive: KeepAlive,
         metrics: Metrics,
         health: Health,
+        membership: Membership,
     ) -> None:
         self._settings = settings
         self.assigned = assigned
@@ -49,10 +51,13 @@ class Rebalance:
         self._keepalive = keepalive
         self._metrics = metrics
         self._health = health
+        self._membership = membership
 
     def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.assigned.update((tp.topic, tp.partition) for tp in partitions)
         self._health.group_joined = True
+        self._membership.settled()
+        self._membership.holding(bool(self.assigned))
         self._health.broker_reachable = True
         self._metrics.rebalances.labels("assign").inc()
         self._metrics.assigned_partitions.set(len(self.assigned))
@@ -79,8 +84,13 @@ class Rebalance:
         self._metrics.rebalances.labels("lost").inc()
         log.warning("partitions lost", partitions=sorted(p for _, p in keys))
 
+    def forget_all(self) -> None:
+        """A closed consumer holds nothing: whatever its callbacks did not revoke is forgotten."""
+        self._forget(set(self.assigned))
+
     def _forget(self, keys: set[TopicPartitionKey]) -> None:
         self.assigned.difference_update(keys)
+        self._membership.holding(bool(self.assigned))
         self._metrics.assigned_partitions.set(len(self.assigned))
         self._metrics.forget_partitions(keys)
         self._offsets.forget(keys)

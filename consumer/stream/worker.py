@@ -21,7 +21,9 @@ The loop is here; each concern is a collaborator that owns its state, chained li
   `Failures` (failures.py) routing the failed ones; then hands over to
 - `Offsets` (offsets.py): per-partition positions, hold/rewind/backoff, the only committer;
 - `KeepAlive` (keepalive.py): pauses and polls during a long batch;
-- `Rebalance` (rebalance.py): the rebalance callbacks and the set of assigned partitions.
+- `Rebalance` (rebalance.py): the rebalance callbacks and the set of assigned partitions;
+- `Membership` (membership.py): whether the group membership settles; when it has not for
+  GROUP_STALL_S the loop closes the consumer and joins again, then reports not live.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 from confluent_kafka import KafkaError, TopicPartition
 
 from consumer.config.logs import get_logger
@@ -62,6 +65,7 @@ from consumer.stream.failures import Failures
 from consumer.stream.health import Health
 from consumer.stream.inference import Inference
 from consumer.stream.keepalive import KeepAlive, keep_alive_after
+from consumer.stream.membership import Membership, Step
 from consumer.stream.metrics import Metrics
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import ConsumerLike, ProducerLike, TopicPartitionKey
@@ -139,9 +143,7 @@ class Worker:
         """Build the clients and the steps that use them, and subscribe. `run()` does this
         first; a test or a benchmark calls it to drive `process()` itself."""
         settings, metrics = self.settings, self.metrics
-        self.consumer = consumer = self._consumer_factory(
-            on_commit=self._on_commit, stats_cb=self._on_stats, error_cb=self.errors.on_client_error
-        )
+        self.consumer = consumer = self._new_consumer()
         #: The partitions this worker owns: `Rebalance` changes it, the other steps read it.
         assigned: set[TopicPartitionKey] = set()
         acks = AckTracker()
@@ -167,15 +169,33 @@ class Worker:
             metrics,
             self.errors.on_client_error,
         )
-        self.rebalance = rebalance = Rebalance(
-            settings, assigned, self.delivery, self.offsets, self.keepalive, metrics, self.health
+        self.membership = Membership(settings.group_stall_bound_s())
+        self.rebalance = Rebalance(
+            settings,
+            assigned,
+            self.delivery,
+            self.offsets,
+            self.keepalive,
+            metrics,
+            self.health,
+            self.membership,
         )
-        consumer.subscribe(
-            [settings.input_topic],
+        self._subscribe()
+
+    def _new_consumer(self) -> ConsumerLike:
+        return self._consumer_factory(
+            on_commit=self._on_commit, stats_cb=self._on_stats, error_cb=self.errors.on_client_error
+        )
+
+    def _subscribe(self) -> None:
+        rebalance = self.rebalance
+        self.consumer.subscribe(
+            [self.settings.input_topic],
             on_assign=rebalance.on_assign,
             on_revoke=rebalance.on_revoke,
             on_lost=rebalance.on_lost,
         )
+        self.membership.subscribed()
 
     def run(self) -> None:
         """Connect; consume, classify, produce and commit until `stop()`; then drain what is
@@ -190,6 +210,7 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 self._turn()
+                self._mind_group()
                 self._switch_model()
                 self.offsets.resume_due()
                 self.delivery.wait_for_room(self._stopping)
@@ -207,8 +228,11 @@ class Worker:
             self.delivery.drain(self.settings.shutdown_timeout_s)
             self.offsets.commit(self.assigned, asynchronous=False)
         finally:
-            # close() leaves the group; the revoke callback it triggers commits again.
-            self.consumer.close()
+            if self.settings.group_leave_on_stop:
+                # close() leaves the group; the revoke callback it triggers commits again.
+                self.consumer.close()
+            # Otherwise the consumer stays open and the process ends without destroying it
+            # (`content-classifier run`): no LeaveGroup, the session times out.
             self.inference.close()
             if self.shadow is not None:
                 self.shadow.close()
@@ -330,6 +354,44 @@ class Worker:
             self.policies.reload_if_changed()
         self.metrics.producer_queue_depth.set(len(self.delivery))
 
+    def _mind_group(self) -> None:
+        """Between batches: the stall heal (`consumer.stream.membership`)."""
+        membership = self.membership
+        step = membership.step()
+        if self.health.group_stalled and not membership.stalled:
+            self.health.group_stalled = False
+            self.metrics.group_stalled.set(0)
+            log.info("group settled; live again")
+        if step is Step.REJOIN:
+            self._rejoin()
+        elif step is Step.NOT_LIVE:
+            self.health.group_stalled = True
+            self.metrics.group_stalled.set(1)
+            log.error(
+                "group stalled; not live",
+                unsettled_s=round(self.membership.unsettled_s(), 1),
+                group_stall_s=self.membership.bound_s,
+            )
+
+    def _rejoin(self) -> None:
+        """Finish and commit what is in flight, close the consumer (leaving the group) and
+        subscribe with a new one: a new member id and a fresh join."""
+        log.warning(
+            "group stalled; joining again",
+            unsettled_s=round(self.membership.unsettled_s(), 1),
+            group_stall_s=self.membership.bound_s,
+            partitions=sorted(p for _, p in self.assigned),
+        )
+        self.metrics.group_rejoins.inc()
+        self.delivery.drain(self.settings.shutdown_timeout_s)
+        self.offsets.commit(self.assigned, asynchronous=False)
+        self.consumer.close()  # its revoke (or lost) callback forgets the partitions
+        self.rebalance.forget_all()
+        self.consumer = self._new_consumer()
+        self.offsets.use(self.consumer)
+        self.keepalive.use(self.consumer)
+        self._subscribe()
+
     def _switch_model(self) -> None:
         """Between batches: serve a new, verified and warmed-up model if one is ready."""
         new = self._new_models() if self._new_models else None
@@ -367,4 +429,9 @@ class Worker:
         self.offsets.on_commit(error, partitions)
 
     def _on_stats(self, raw: str) -> None:
-        self.health.broker_reachable = self.metrics.observe_statistics(raw, self.assigned)
+        stats = orjson.loads(raw)
+        self.health.broker_reachable = self.metrics.observe_statistics(stats, self.assigned)
+        membership = self.membership
+        membership.observe(stats, bool(self.assigned))
+        self.metrics.group_unsettled.set(membership.unsettled_s())
+        self.metrics.group_unassigned.set(membership.unassigned_s())

@@ -154,3 +154,20 @@ def test_a_secret_value_is_never_echoed_in_an_error(monkeypatch: pytest.MonkeyPa
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert "s3cret-value" not in str(caught.value)
+
+
+def test_group_stall_s_defaults_to_four_session_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().group_stall_bound_s() == 180.0  # librdkafka's 45 s
+    monkeypatch.setenv("KAFKA_SESSION_TIMEOUT_MS", "6000")
+    assert load_settings().group_stall_bound_s() == 24.0
+    monkeypatch.setenv("GROUP_STALL_S", "90")
+    assert load_settings().group_stall_bound_s() == 90.0
+
+
+def test_group_stall_s_below_the_session_timeout_names_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KAFKA_SESSION_TIMEOUT_MS", "10000")
+    monkeypatch.setenv("GROUP_STALL_S", "9")
+    with pytest.raises(SettingsError, match=r"GROUP_STALL_S.*KAFKA_SESSION_TIMEOUT_MS"):
+        load_settings()

@@ -54,6 +54,7 @@ def test_settings_and_extra_properties_win_and_the_bootstrap_comes_last() -> Non
         "KAFKA_SESSION_TIMEOUT_MS": "9000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "700",
         "KAFKA_STATISTICS_INTERVAL_MS": "500",
+        "GROUP_LEAVE_ON_STOP": "false",  # the embedded broker's workers leave by timeout
         "KAFKA_BOOTSTRAP_SERVERS": "broker:9092",
     }
 
@@ -69,6 +70,7 @@ def test_a_worker_reads_the_environment_as_it_was_meant(monkeypatch: pytest.Monk
     assert settings.kafka_bootstrap_servers == "broker:9092"
     assert settings.input_topic == "in"
     assert settings.kafka == EMBEDDED_CLIENT_PROPERTIES
+    assert settings.group_leave_on_stop is False
 
 
 def test_events_are_the_json_lines_in_order_and_named_ones_on_request() -> None:
