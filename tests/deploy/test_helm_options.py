@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from consumer.config.settings import load_settings
@@ -535,3 +536,25 @@ def test_carried_headers_and_tracing_reach_the_workers_and_the_api(
     )
     default = settings(render(()))["data"]
     assert "CARRY_HEADERS" not in default and "OTEL_EXPORTER_OTLP_ENDPOINT" not in default
+
+
+def test_the_group_stall_bound_reaches_the_worker_only_when_set(
+    render: Callable[..., Render], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset, the worker derives GROUP_STALL_S from its session timeout; set, the worker's
+    ConfigMap carries it, and the worker accepts it beside the session timeout it checks it
+    against. The API joins no group: its ConfigMap has none."""
+    default = settings(render(()))["data"]
+    assert "GROUP_STALL_S" not in default
+    rendered = render(
+        (SERVE_VALUES,),
+        ("config.groupStallS=40", r"kafka.extraProperties.session\.timeout\.ms=10000"),
+    )
+    data = settings(rendered)["data"]
+    assert data["GROUP_STALL_S"] == "40"
+    assert data["KAFKA_SESSION_TIMEOUT_MS"] == "10000"
+    assert container(rendered.worker())["envFrom"] == [{"configMapRef": {"name": FULLNAME}}]
+    assert "GROUP_STALL_S" not in named(rendered, "ConfigMap", SERVE)["data"]
+    for key in ("GROUP_STALL_S", "KAFKA_SESSION_TIMEOUT_MS"):
+        monkeypatch.setenv(key, data[key])
+    assert load_settings().group_stall_bound_s() == 40.0

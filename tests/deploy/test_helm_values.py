@@ -36,6 +36,8 @@ REJECTED = [
     ("carry-headers-with-space.yaml", r"/config/carryHeaders.*does not match"),
     ("tracing-without-scheme.yaml", r"/tracing/otlpEndpoint.*does not match"),
     ("job-name-of-the-api.yaml", r"/serviceMonitor/jobName.*'not' failed"),
+    ("group-stall-below-the-session-timeout.yaml", r"config\.groupStallS \(8\) must be at least"),
+    ("group-stall-zero.yaml", r"/config/groupStallS.*exclusiveMinimum"),
 ]
 
 
@@ -65,6 +67,7 @@ def test_template_checks_hold_without_the_schema(helm: Callable[..., Any]) -> No
         ("sasl-without-secret.yaml", "needs kafka.sasl.existingSecret"),
         ("serve-without-keys.yaml", "serve.enabled needs serve.apiKeys.existingSecret"),
         ("job-name-of-the-api.yaml", "serviceMonitor.jobName must not end in -serve or -feedback"),
+        ("group-stall-below-the-session-timeout.yaml", "the session timeout (10 s"),
     ):
         result = helm(
             "template",

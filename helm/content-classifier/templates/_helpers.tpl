@@ -278,6 +278,12 @@ Checks the schema cannot express (they compare two values). Included by the Depl
 {{- if le (float64 .Values.terminationGracePeriodSeconds) (float64 .Values.config.shutdownTimeoutS) }}
 {{- fail (printf "terminationGracePeriodSeconds (%v) must exceed config.shutdownTimeoutS (%v): the worker needs that long to finish its batch, commit and leave the group before Kubernetes kills it" .Values.terminationGracePeriodSeconds .Values.config.shutdownTimeoutS) }}
 {{- end }}
+{{- with .Values.config.groupStallS }}
+{{- $sessionS := divf (index $.Values.kafka.extraProperties "session.timeout.ms" | default 45000) 1000 }}
+{{- if lt (float64 .) $sessionS }}
+{{- fail (printf "config.groupStallS (%v) must be at least the session timeout (%v s, session.timeout.ms in kafka.extraProperties): a join takes up to that long, and the worker refuses to start" . $sessionS) }}
+{{- end }}
+{{- end }}
 {{- if and (include "content-classifier.saslEnabled" .) (not .Values.kafka.sasl.existingSecret) }}
 {{- fail (printf "kafka.securityProtocol %s needs kafka.sasl.existingSecret: the name of a Secret with the SASL username and password" .Values.kafka.securityProtocol) }}
 {{- end }}
