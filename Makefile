@@ -17,7 +17,7 @@ PIP_INSTALL = $(PY) -m pip install --quiet --disable-pip-version-check --require
 UV_COMPILE = $(VENV)/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 \
 	--custom-compile-command "make lock" -c constraints.txt
 
-.PHONY: help install demo-install lock audit demo test unit integration reliability lint typecheck browser \
+.PHONY: help install demo-install lock audit demo test unit integration reliability chaos lint typecheck browser \
 	wheel-check schemas model cascade broker clean
 
 # Every target with a `## what it does` comment on its line is listed, in file order.
@@ -75,6 +75,15 @@ integration: $(STAMP) browser ## the tests against a real broker, and the CLI en
 
 reliability: $(STAMP) ## the fault and hostile-input scenarios, with their figures (docs/reliability.md)
 	$(PY) -m pytest tests/integration/test_reliability_*.py -s -q | grep -oE "RELIABILITY .*|[0-9]+ (passed|failed).*"
+
+chaos: $(STAMP) ## seeded chaos runs, longer than make test's: 10 drawn schedules and the two fixed sequences 3 times each, 60,000 records each, with summary tables (docs/reliability.md)
+	status=0; \
+	$(PY) -m consumer.devkit.chaos --seeds 1-10 --records 60000 --out build/chaos/drawn || status=1; \
+	for faults in kill,term,kill,kill,kill kill,join,term,term,term; do \
+		$(PY) -m consumer.devkit.chaos --seeds 1-3 --records 60000 --faults $$faults \
+			--out build/chaos/$$faults || status=1; \
+	done; \
+	exit $$status
 
 lint: $(STAMP) ## ruff (lint and format) and the import rules between subpackages (lint-imports)
 	$(PY) -m ruff check consumer tests bench scripts setup.py

@@ -1,4 +1,5 @@
-"""`python -m consumer.devkit.chaos`: one chaos run from the command line."""
+"""`python -m consumer.devkit.chaos`: chaos runs from the command line: one (`--seed 7`), or one
+per seed of a range (`--seeds 1-10`) with a summary table at the end (`make chaos`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from consumer.devkit.chaos.accounting import ChaosReport
 from consumer.devkit.chaos.run import ChaosConfig, run_chaos
 from consumer.devkit.chaos.schedule import KINDS
 from consumer.devkit.harness import RUN
@@ -22,7 +24,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m consumer.devkit.chaos",
         description="A consumer group of workers under a seeded schedule of faults.",
     )
-    parser.add_argument("--seed", type=int, required=True)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--seed", type=int)
+    which.add_argument("--seeds", type=_seed_range, help="one run per seed: 1-10")
     parser.add_argument("--strategy", default="cooperative-sticky", help="assignment strategy")
     parser.add_argument("--records", type=int, default=30_000)
     parser.add_argument("--rate", type=float, default=1_500.0, help="records a second")
@@ -44,8 +48,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--member-argv", default="", help="start members with these interpreter arguments"
     )
-    parser.add_argument("--out", type=Path, default=None, help="default: build/chaos/<run>")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="default: build/chaos/<run>; with --seeds, <out>/<run>",
+    )
     return parser
+
+
+def _seed_range(text: str) -> range:
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a range of seeds like 1-10") from None
+    if high < low:
+        raise argparse.ArgumentTypeError(f"{text!r} ends before it starts")
+    return range(low, high + 1)
 
 
 def _pairs(items: Sequence[str]) -> dict[str, str]:
@@ -54,11 +74,24 @@ def _pairs(items: Sequence[str]) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.broker_log:
+        os.environ["RUST_LOG"] = args.broker_log  # the embedded broker inherits it
+    seeds = args.seeds if args.seeds is not None else [args.seed]
+    reports = [_run(args, seed) for seed in seeds]
+    if args.seeds is not None:
+        sys.stdout.write(summary(reports))
+    return 0 if all(report.passed for report in reports) else 1
+
+
+def _run(args: argparse.Namespace, seed: int) -> ChaosReport:
     sequence = tuple(k for k in args.faults.split(",") if k) or None
-    name = f"{args.strategy}-seed{args.seed}" + (f"-{'-'.join(sequence)}" if sequence else "")
+    name = f"{args.strategy}-seed{seed}" + (f"-{'-'.join(sequence)}" if sequence else "")
+    out = args.out or Path("build/chaos")
+    if args.out is None or args.seeds is not None:
+        out = out / name  # one folder per run
     config = ChaosConfig(
-        seed=args.seed,
-        out_dir=args.out or Path("build/chaos") / name,
+        seed=seed,
+        out_dir=out,
         strategy=args.strategy,
         records=args.records,
         rate=args.rate,
@@ -78,8 +111,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings=_pairs(args.set),
         member_argv=tuple(args.member_argv.split()) or RUN,
     )
-    if args.broker_log:
-        os.environ["RUST_LOG"] = args.broker_log  # the embedded broker inherits it
     report = run_chaos(config, os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None)
     sys.stdout.write("CHAOS " + orjson.dumps(report.to_dict()).decode() + "\n")
-    return 0 if report.passed else 1
+    sys.stdout.flush()
+    return report
+
+
+def summary(reports: Sequence[ChaosReport]) -> str:
+    """A Markdown table of the runs: one row per seed, and the duplicates per kind of fault."""
+    lines = [
+        "| seed | faults | inputs | hostile dead-lettered | unprocessed | misrouted "
+        "| duplicates | longest stall (s) | slowest progress after a fault (s) | passed |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    per_kind: dict[str, list[int]] = {}
+    for r in reports:
+        progress = [f["progress_s"] for f in r.faults if f["progress_s"] is not None]
+        for fault in r.faults:
+            per_kind.setdefault(fault["kind"], []).append(int(fault["duplicates"]))
+        lines.append(
+            f"| {r.seed} | {','.join(f['kind'] for f in r.faults)} | {r.inputs} "
+            f"| {r.dead_letters}/{r.hostile} | {r.unprocessed} | {r.misrouted} "
+            f"| {r.duplicates} | {r.longest_stall_s:.1f} "
+            f"| {max(progress, default=0.0):.1f} | {'yes' if r.passed else 'NO'} |"
+        )
+    lines.append("")
+    lines.append("| fault | count | duplicates: mean | max |")
+    lines.append("|---|---|---|---|")
+    for kind, dups in sorted(per_kind.items()):
+        lines.append(f"| {kind} | {len(dups)} | {sum(dups) / len(dups):.0f} | {max(dups)} |")
+    passed = sum(r.passed for r in reports)
+    lines.append(f"\n{passed} of {len(reports)} runs passed\n")
+    return "\n".join(lines)
