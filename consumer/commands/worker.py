@@ -66,6 +66,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return run_processes(processes, settings)
     log = get_logger("consumer.run")
     log.info("starting", version=__version__, settings=settings.loggable())
+    # Stopped while it loads its model (a rollout that changes its mind): nothing is
+    # consumed yet, so exit 0 at once rather than die of the signal.
+    signal.signal(signal.SIGTERM, _stop_before_start)
+    signal.signal(signal.SIGINT, _stop_before_start)
     classifier = load_model(
         settings.model_path,
         signing_key=settings.model_signing_key,
@@ -166,6 +170,11 @@ def _shadow(settings: Settings, metrics: Metrics, policies: SourcePolicies | Non
         policies=policies,
     )
     return shadow
+
+
+def _stop_before_start(signum: int, _frame: FrameType | None) -> None:
+    sys.stderr.write(f"{signal.Signals(signum).name} before the worker started; exiting\n")
+    raise SystemExit(0)
 
 
 def _exit_without_leaving() -> None:

@@ -219,6 +219,21 @@ def test_a_signal_stops_the_worker_cleanly_within_the_timeout(
     assert "worker stopped" in worker.log()
 
 
+def test_a_worker_stopped_while_it_loads_its_model_exits_0(
+    topics: Callable[..., Topics],
+    worker_env: Callable[..., dict[str, str]],
+    start_worker: Callable[[dict[str, str]], WorkerProcess],
+) -> None:
+    # The shipped model takes seconds to load: the signal lands before the loop starts.
+    env = worker_env(topics(partitions=1), MODEL_PATH=str(default_model_path()))
+    worker = start_worker(env)
+    worker.wait_for_event("starting")
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0, worker.log()[-2000:]
+    assert "SIGTERM before the worker started" in worker.log()
+    assert not worker.events("worker started")
+
+
 def test_demo_runs_end_to_end_and_prints_its_summary(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
     result = cli("demo", "--messages", "1500", env=env, cwd=tmp_path)
