@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--kinds", default=",".join(KINDS), help="kinds a schedule draws from")
     parser.add_argument("--faults", default="", help="exactly these kinds, in order: kill,term")
     parser.add_argument("--join-hold-s", type=float, default=4.0)
-    parser.add_argument("--stall-bound-s", type=float, default=30.0)
+    parser.add_argument("--stall-bound-s", type=float, default=45.0)
     parser.add_argument("--drain-timeout-s", type=float, default=240.0)
     parser.add_argument("--hold-stuck-s", type=float, default=0.0)
     parser.add_argument("--debug", default="", help="librdkafka debug contexts: cgrp,protocol")
