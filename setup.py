@@ -22,7 +22,7 @@ setup(
     package_data={
         "consumer.models": [f"{model}/{name}" for model in WHEEL_MODELS for name in MODEL_FILES],
         # Training templates and recipe tables are data files read at run time.
-        "consumer.training": ["templates/*.toml"],
+        "consumer.training": ["templates/*.toml", "contrast/*.toml"],
         "consumer.training.datasets": ["*.toml"],
         # The analysts' page that `serve` answers at /.
         "consumer.serve": ["static/*.html"],

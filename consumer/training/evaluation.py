@@ -29,6 +29,7 @@ import orjson
 
 from consumer.model.artifact import MANIFEST_NAME, load_model
 from consumer.training.augment import TEMPLATED_SOURCES
+from consumer.training.contrast import evaluate_suite, suite_lines, suite_summary
 from consumer.training.heldout import (
     ECE_TARGET,
     HARD_NEGATIVE_SOURCES,
@@ -132,9 +133,11 @@ def _evaluate_default(
     plot_per_source(out / "per_source.png", held)
 
     shipped = load_model(model_dir)
+    suite = evaluate_suite(shipped)
     evaluation: dict[str, Any] = {
         "random_split": random_split,
         "held_out": summary,
+        "contrast_suite": suite_summary(suite),
         "seed": seed,
         "seconds": round(time.monotonic() - started),
     }
@@ -228,6 +231,7 @@ def _evaluate_default(
         "",
         "![per-source rates](per_source.png)",
         "",
+        *suite_lines(suite),
     ]
     return "\n".join(lines), evaluation
 

@@ -34,6 +34,7 @@ import orjson
 from consumer.model.artifact import load_model
 from consumer.model.cascade import Cascade
 from consumer.model.transformer import TransformerTextModel
+from consumer.training.contrast import evaluate_suite, suite_lines, suite_summary
 from consumer.training.datasets import Example, load_all
 from consumer.training.heldout import (
     GROUP_FOLDS,
@@ -400,4 +401,7 @@ def evaluate_family(
 ) -> tuple[str, dict[str, Any]]:
     shipped = load_model(model_dir)
     evaluation = compare_families(model_dir, data_root, fold_dirs, **kwargs)
-    return family_report(f"{shipped.name} {shipped.version}", evaluation), evaluation
+    suite = evaluate_suite(shipped)
+    evaluation["contrast_suite"] = suite_summary(suite)
+    report = family_report(f"{shipped.name} {shipped.version}", evaluation)
+    return report + "\n".join(["", *suite_lines(suite)]), evaluation

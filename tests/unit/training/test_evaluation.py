@@ -57,8 +57,9 @@ def test_evaluate_default_writes_report_plots_and_manifest_metrics(tmp_path: Pat
     report = evaluate_model(folder, root, seed=3, groups=GROUPS)
     assert report == folder / "evaluation" / "REPORT.md"
     text = report.read_text()
-    for heading in ("## Targets", "## Random split", "## Held-out sources"):
+    for heading in ("## Targets", "## Random split", "## Held-out sources", "## Contrast suite"):
         assert heading in text
+    assert "| counter_speech | benign | 140 |" in text
     assert "| donotanswer | donotanswer | harmful_request |" in text
     assert "without the security-flavoured hard negatives" in text
     for png in (
@@ -82,6 +83,7 @@ def test_evaluate_default_writes_report_plots_and_manifest_metrics(tmp_path: Pat
     evaluate_model(folder, root, seed=3, groups=GROUPS)
     assert (folder / "MODEL_CARD.md").read_text().count("## Evaluation summary") == 1
     assert 0.0 <= evaluation["random_split"]["ece"] <= 1.0
+    assert evaluation["contrast_suite"]["identity_positive"]["cases"] == 120
     assert evaluation["random_split"]["rows"] > 0
     # the artifact is untouched and still loads
     assert manifest["sha256"] == digest == sha256_of(folder / "model.joblib")

@@ -109,5 +109,7 @@ def test_evaluate_writes_the_side_by_side_report(
         assert f"| {target.name} {target.measure} |" in text
     manifest = orjson.loads((cascade / "manifest.json").read_bytes())
     assert manifest["metrics"]["evaluation"]["families"] == ["sklearn", "transformer", "cascade"]
+    assert "## Contrast suite" in text and "| negated_hate | benign | 140 |" in text
+    assert manifest["metrics"]["evaluation"]["contrast_suite"]["hate_plain"]["cases"] == 140
     with pytest.raises(ValueError, match="--fold-models"):
         evaluate_model(cascade, root, seed=3, sources=SOURCES)
