@@ -197,4 +197,7 @@ class ShadowProcess:
             self._conn.send(("stop",))
         self._process.join(1)
         if self._process.is_alive():
+            # A child busy with a batch on a loaded machine: kill it, and reap it so that no
+            # zombie is left behind.
             self._process.kill()
+            self._process.join(5)
