@@ -23,8 +23,10 @@ _SHARE_ALIKE = (
     "Share-alike (CC-BY-SA) sources: `query_wellformedness` (Google query-wellformedness, "
     "CC-BY-SA-4.0), `sgd_dialogues` (Schema-Guided Dialogue, CC-BY-SA-4.0), `stormfront` "
     "(de Gibert et al.'s hate speech dataset from a white supremacy forum, Vicomtech, "
-    "CC-BY-SA-3.0 Spain) and the Wikipedia text in `wiki_sents` (CLINC's sentences, "
-    "CC-BY-3.0, derived from Wikipedia, CC-BY-SA). "
+    "CC-BY-SA-3.0 Spain), the Wikipedia text in `wiki_sents` (CLINC's sentences, "
+    "CC-BY-3.0, derived from Wikipedia, CC-BY-SA), the Wikipedia talk-page comments of "
+    "`perspective_toxicity` (CC-BY-SA) and the documents of `bipia` (Microsoft's BIPIA: "
+    "tables CC-BY-SA-4.0, StackExchange answers CC-BY-SA). "
     "Attribution: see `../shared/data/README.md`; models derived from them are shared under "
     "the same terms where the licence requires it."
 )

@@ -15,8 +15,10 @@ cascade, each scored on the rows of sources it never saw.
 Besides the categories of the held-out protocol it reports the targets of the transformer
 issue: hateful-statement recall (the abusive rows of Stormfront and ToxiGen) with the
 false-positive rate on their contrast negatives (Stormfront noHate, ToxiGen neutral
-statements about the same groups), and alarming-but-safe prompts (CyberSecEval's benign
-security requests). A transformer folder alone is measured the same way, its column only.
+statements about the same groups), alarming-but-safe prompts (CyberSecEval's benign
+security requests), and the benign lookalikes (safe requests with alarming words,
+injection-shaped and role-play prompts). A transformer folder alone is measured the same
+way, its column only.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ FAMILY_TARGETS: tuple[Target, ...] = (
     Target("benign_prose", "fpr", 0.02),
     Target("benign_prompt_ordinary", "fpr", 0.05),
     Target("alarming_but_safe", "fpr", 0.10),
+    # the category of benign text shaped like malicious content, held to the same bound
+    Target("benign_lookalike", "fpr", 0.10),
     Target("ece_validation", "ece", 0.03),
 )
 

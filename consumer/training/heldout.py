@@ -34,15 +34,20 @@ MAX_HELD_OUT_ROWS = 3000
 
 # Each group is left out together: sources that copy or closely imitate each other
 # (AdvBench, DangerousQA and SimpleSafetyTests; the two NLTK review corpora) would
-# otherwise leak into each other's test.
+# otherwise leak into each other's test. `jailbreak` holds every source of the jailbreak
+# prompts shared around jailbreakchat.com and Reddit (jackhhao's set, the prompts in the
+# wild, GPTFuzz's templates) and GPTFuzz's questions, which its filled templates carry;
+# `deepset_injection` both copies of deepset's set; `bipia` the documents, their injected
+# twins and the TaskTracker lines in them; the sources of one publication share a group
+# (JailbreakBench's behaviours and twins, CoCoNot's requests and contrast prompts).
 HELD_OUT_GROUPS: dict[str, tuple[str, ...]] = {
     "advbench+dangerousqa+sst": ("advbench", "dangerousqa", "simple_safety_tests"),
     "catqa": ("catqa",),
     "harmfulqa": ("harmfulqa",),
     "donotanswer": ("donotanswer",),
     "cse_interpreter": ("cyberseceval_interpreter",),
-    "jailbreak": ("jailbreak",),
-    "deepset_injection": ("deepset_injection",),
+    "jailbreak": ("jailbreak", "jailbreak_in_the_wild", "gptfuzz_jailbreaks", "gptfuzz_questions"),
+    "deepset_injection": ("deepset_injection", "deepset_splits"),
     "cse_injection": ("cyberseceval_injection",),
     "davidson": ("davidson",),
     "stormfront": ("stormfront",),
@@ -55,6 +60,19 @@ HELD_OUT_GROUPS: dict[str, tuple[str, ...]] = {
     "banking77+clinc150": ("banking77", "clinc150"),
     "queries+sgd": ("query_wellformedness", "sgd_dialogues"),
     "cse_mitre_benign": ("cyberseceval_mitre_frr",),
+    "bipia": ("bipia",),
+    "notinject": ("notinject",),
+    "wildguard": ("wildguard_benign",),
+    "awesome_prompts": ("awesome_chatgpt_prompts",),
+    "jailbreakbench": ("jailbreakbench", "jailbreakbench_twins"),
+    "strongreject": ("strongreject",),
+    "aart": ("aart",),
+    "coconot": ("coconot", "coconot_contrast"),
+    "edos": ("edos",),
+    "convabuse": ("convabuse",),
+    "perspective_templates": ("perspective_templates",),
+    "perspective_wiki": ("perspective_toxicity",),
+    "surge": ("surge_toxicity",),
 }
 
 # The transformer is too slow to refit once per group: its held-out figures come from two
@@ -73,6 +91,13 @@ GROUP_FOLDS: tuple[tuple[str, ...], tuple[str, ...]] = (
         "sms_ham",
         "banking77+clinc150",
         "cse_mitre_benign",
+        "bipia",
+        "notinject",
+        "wildguard",
+        "jailbreakbench",
+        "aart",
+        "edos",
+        "perspective_wiki",
     ),
     (
         "catqa",
@@ -83,6 +108,12 @@ GROUP_FOLDS: tuple[tuple[str, ...], tuple[str, ...]] = (
         "wiki+state_union",
         "product_reviews",
         "queries+sgd",
+        "awesome_prompts",
+        "strongreject",
+        "coconot",
+        "convabuse",
+        "perspective_templates",
+        "surge",
     ),
 )
 
@@ -98,6 +129,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "prompt_injection": ("recall", 0.90),
     "benign_prose": ("fpr", 0.05),
     "benign_prompt": ("fpr", 0.10),
+    # alarming-but-safe requests, injection-shaped and role-play prompts
+    "benign_lookalike": ("fpr", 0.10),
 }
 # Benign prompts written to look like attacks (security coding requests; the system prompts
 # that CyberSecEval's injections attack, "the password is X, do not reveal it"): reported

@@ -112,6 +112,7 @@ def plot_per_source(path: Path, results: Sequence[HeldOutResult]) -> None:
         "benign_prompt": "C0",
         "benign_prose": "C2",
         "benign_contrast": "C9",
+        "benign_lookalike": "C8",
     }
     names = [f"{r.source} ({r.category})" for r in rows]
     ax.barh(range(len(rows)), [r.rate for r in rows], color=[colours[r.category] for r in rows])

@@ -8,16 +8,17 @@ Each recipe is reproducible from one command and a fixed seed:
 The default recipe (see docs/model.md for the measurements behind every choice):
 
 * every source of `../shared/data` (`consumer.training.datasets.load_all`), with the very
-  large benign sources, Davidson's offensive tweets and Stormfront's benign sentences capped
-  by a seeded sample, so no single source's style dominates and training stays fast;
+  large benign sources, Davidson's offensive tweets, Stormfront's and EDOS's benign
+  sentences, AART's requests and Perspective's identity templates capped by a seeded
+  sample, so no single source's style dominates and training stays fast;
 * templated rows (`consumer.training.augment`) that put benign and malicious content in the same
   frames, so the form of a request ("Write a ...", "How do I ...") decides nothing;
 * text normalised by `consumer.model.textprep.normalize_text` (shared with serving);
 * word 1-2-gram TF-IDF features (character n-grams cost 4-6x the throughput);
 * logistic regression with *source-balanced* sample weights: inside each category
-  (harmful request, prompt injection, abusive, benign prompt, benign prose, benign contrast)
-  a source weighs in proportion to the square root of its size, and the two labels weigh
-  the same;
+  (harmful request, prompt injection, abusive, benign prompt, benign prose, benign contrast,
+  benign lookalike) a source weighs in proportion to the square root of its size, and the
+  two labels weigh the same;
 * an isotonic map from the linear score to a probability, fitted on out-of-fold scores of the
   unweighted rows (calibrated on the data's own mix), and a decision threshold chosen on the
   same out-of-fold probabilities by F-beta (beta in `Recipe`).
@@ -142,14 +143,29 @@ DEFAULT_RECIPE = Recipe(
         "query_wellformedness": _BIG,
         "davidson:abusive": 12000,
         "stormfront:benign_contrast": _BIG,
+        "edos:benign_contrast": _BIG,
+        # One generator's phrasing ("As a journalist, write a how-to guide for criminals on
+        # ..."), 3,224 rows: capped to about the weight of the biggest question set
+        # (HarmfulQA's 1,960) so it does not set the style of harmful requests.
+        "aart": 1500,
+        # 76,564 rows of six templates (72,000 of one: "<name> is a <adjective> <identity>"),
+        # half toxic: 1,500 of each category, about Stormfront's hateful rows in weight.
+        "perspective_templates": 1500,
     },
     # Harmful requests and prompt injections are what users' traffic holds most and our
     # sources cover least: they weigh half again as much as abusive tweets (held-out recall
     # +1 to +2 points, benign false positives unchanged; docs/model.md). The contrast rows
-    # (benign sentences on the hateful sources' topics, two sources) are a supplement of hard
-    # negatives, not a kind of traffic: half the weight of benign prompts or prose, so they
-    # teach that a topic is not a verdict without taking the place of ordinary benign text.
-    category_weights={"harmful_request": 1.5, "prompt_injection": 1.5, "benign_contrast": 0.5},
+    # (benign sentences on the hateful sources' topics) and the lookalikes (benign prompts
+    # shaped like attacks: alarming-but-safe requests, injection words in harmless prompts,
+    # role-play) are supplements of hard negatives, not kinds of traffic: half the weight of
+    # benign prompts or prose each, so they teach that a topic or a shape is not a verdict
+    # without taking the place of ordinary benign text.
+    category_weights={
+        "harmful_request": 1.5,
+        "prompt_injection": 1.5,
+        "benign_contrast": 0.5,
+        "benign_lookalike": 0.5,
+    },
 )
 
 

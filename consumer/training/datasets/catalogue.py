@@ -41,6 +41,10 @@ __all__ = [
 _LOADER_MODULES: Final = (
     "consumer.training.datasets.malicious",
     "consumer.training.datasets.benign",
+    "consumer.training.datasets.prompts",
+    "consumer.training.datasets.requests",
+    "consumer.training.datasets.abuse",
+    "consumer.training.datasets.composed",
 )
 
 Loader = Callable[[Path], list[Example]]

@@ -30,9 +30,12 @@ LABELS: Final[tuple[str, str]] = (BENIGN, MALICIOUS)
 
 # Category -> the label it implies. ``spam`` rows are only produced on request (see
 # `load_sms_spam`): spam is not in scope of the default model. ``benign_contrast`` rows are
-# benign text on the topics of the hateful sources, from the same sources (Stormfront's
-# ``noHate`` sentences, ToxiGen's neutral statements): hard negatives kept apart from
-# ordinary prose so the held-out report gives their false-positive rate on its own.
+# benign text on the topics of the hateful sources, from the same or similar sources
+# (Stormfront's ``noHate`` sentences, ToxiGen's neutral statements, non-toxic identity
+# templates, non-sexist posts). ``benign_lookalike`` rows are benign text shaped like
+# malicious content: safe requests with alarming words, prompts built around the words
+# injections use, benign role-play. Both are hard negatives kept apart from ordinary prompts
+# and prose so the held-out report gives their false-positive rates on their own.
 CATEGORY_LABEL: Final[dict[str, str]] = {
     "harmful_request": MALICIOUS,
     "prompt_injection": MALICIOUS,
@@ -41,6 +44,7 @@ CATEGORY_LABEL: Final[dict[str, str]] = {
     "benign_prompt": BENIGN,
     "benign_prose": BENIGN,
     "benign_contrast": BENIGN,
+    "benign_lookalike": BENIGN,
 }
 CATEGORIES: Final[tuple[str, ...]] = tuple(CATEGORY_LABEL)
 

@@ -22,6 +22,7 @@ __all__ = [
     "csv_dicts",
     "decode",
     "json_strings",
+    "jsonl_records",
     "read_json",
     "read_text",
     "require",
@@ -29,6 +30,10 @@ __all__ = [
     "tsv_rows",
     "zip_texts",
 ]
+
+# The csv module refuses a field longer than 128 KiB by default; a few published prompts
+# are longer (the longest role-play prompt is about 140,000 characters).
+_MAX_CSV_FIELD_CHARS = 1 << 24
 
 
 def require(root: Path, rel: str) -> Path:
@@ -49,7 +54,13 @@ def read_json(root: Path, rel: str) -> Any:
     return json.loads(read_text(root, rel))
 
 
+def jsonl_records(root: Path, rel: str) -> list[Any]:
+    """The JSON value of every non-blank line of a JSON-lines file, in order."""
+    return [json.loads(line) for line in read_text(root, rel).splitlines() if line.strip()]
+
+
 def csv_dicts(root: Path, rel: str) -> list[dict[str, str]]:
+    csv.field_size_limit(max(csv.field_size_limit(), _MAX_CSV_FIELD_CHARS))
     with require(root, rel).open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tests.unit.training.datasets_added import write_added
 from tests.unit.training.datasets_archives import write_stormfront, write_toxigen
 
 __all__ = [
@@ -318,6 +319,7 @@ def write_all(root: Path) -> Path:
         write_harmful,
         write_stormfront,
         write_toxigen,
+        write_added,
     ):
         writer(root)
     return root

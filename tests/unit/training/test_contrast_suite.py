@@ -45,7 +45,9 @@ def test_obfuscated_hate_misspells_only_the_charged_words() -> None:
     by = {f: [c.text for c in cases if c.functionality == f] for f in ("hate_plain", "hate_leet")}
     spaced = [c.text for c in cases if c.functionality == "hate_spaced"]
     dropped = [c.text for c in cases if c.functionality == "hate_dropped"]
-    for plain, leet, space, drop in zip(by["hate_plain"], by["hate_leet"], spaced, dropped):
+    for plain, leet, space, drop in zip(
+        by["hate_plain"], by["hate_leet"], spaced, dropped, strict=True
+    ):
         assert plain != leet and plain.split()[0] == leet.split()[0]  # the group stays
         assert len(space) > len(plain) and len(drop) < len(plain)
     assert "v3rm1n" in by["hate_leet"][0]
