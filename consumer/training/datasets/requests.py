@@ -44,24 +44,27 @@ def load_aart(root: Path) -> list[Example]:
     return examples(column(csv_dicts(root, rel), "prompt", rel), "harmful_request", "aart")
 
 
+def _harmful_not_copied(
+    root: Path, source: str, text: str, origin: str, copied: frozenset[str]
+) -> list[Example]:
+    """A source's harmful requests (column `text`) without the rows whose `origin` names a
+    source the catalogue reads already."""
+    rel = source_file(source)
+    rows = csv_dicts(root, rel)
+    pairs = zip(column(rows, text, rel), column(rows, origin, rel), strict=True)
+    return examples((t for t, o in pairs if o not in copied), "harmful_request", source)
+
+
 def load_strongreject(root: Path) -> list[Example]:
     """StrongREJECT forbidden prompts, without those it took from AdvBench and HarmfulQ."""
-    rel = source_file("strongreject")
-    rows = csv_dicts(root, rel)
-    prompts = column(rows, "forbidden_prompt", rel)
-    origins = column(rows, "source", rel)
-    kept = (p for p, o in zip(prompts, origins, strict=True) if o not in _STRONGREJECT_COPIED)
-    return examples(kept, "harmful_request", "strongreject")
+    return _harmful_not_copied(
+        root, "strongreject", "forbidden_prompt", "source", _STRONGREJECT_COPIED
+    )
 
 
 def load_jailbreakbench(root: Path) -> list[Example]:
     """JailbreakBench behaviours (``Goal``), without the ones it took from AdvBench."""
-    rel = source_file("jailbreakbench")
-    rows = csv_dicts(root, rel)
-    goals = column(rows, "Goal", rel)
-    origins = column(rows, "Source", rel)
-    kept = (g for g, o in zip(goals, origins, strict=True) if o not in _JAILBREAKBENCH_COPIED)
-    return examples(kept, "harmful_request", "jailbreakbench")
+    return _harmful_not_copied(root, "jailbreakbench", "Goal", "Source", _JAILBREAKBENCH_COPIED)
 
 
 def load_jailbreakbench_twins(root: Path) -> list[Example]:
