@@ -29,7 +29,7 @@ STALL_BOUND_S = 45.0
     [
         pytest.param(1, ("kill", "term", "kill", "kill", "kill"), id="kill-term-kill-kill-kill"),
         pytest.param(1, ("kill", "join", "term", "term", "term"), id="kill-join-term-term-term"),
-        pytest.param(5, None, id="seed-5-drawn"),
+        pytest.param(22, None, id="seed-22-drawn"),  # a stop, a reload, a join, a kill
     ],
 )
 def test_a_group_under_faults_loses_nothing_and_moves_on_after_every_fault(
@@ -55,8 +55,10 @@ def test_a_group_under_faults_loses_nothing_and_moves_on_after_every_fault(
     assert report.misrouted == 0, seen
     assert report.hostile > 0 and report.dead_letters >= report.hostile, seen  # + repeats
     assert len(report.faults) == len(config.schedule()) >= 3, seen
-    if sequence is not None:
-        assert tuple(f["kind"] for f in report.faults) == sequence
+    kinds = tuple(f["kind"] for f in report.faults)
+    assert kinds == (sequence or tuple(f.kind for f in config.schedule()))
+    if sequence is None:
+        assert {"term", "reload", "join", "kill"} <= set(kinds)
     slow = [f for f in report.faults if (f["progress_s"] or 0.0) > config.stall_bound_s]
     assert not slow, seen
     assert report.longest_stall_s <= config.stall_bound_s, seen
