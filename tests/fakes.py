@@ -13,7 +13,7 @@ from confluent_kafka import KafkaError, TopicPartition
 from consumer.config.settings import Settings
 from consumer.model.classifier import Classifier, Policy
 from consumer.stream.shadow import Shadow
-from consumer.stream.worker import Worker
+from consumer.stream.worker import BatchResult, Worker
 
 
 @dataclass
@@ -239,6 +239,18 @@ def make_worker(
     else:
         consumer.assignment = [("in", p) for p in range(3)]
     return worker, consumer, producer
+
+
+def stop_after_first_batch(worker: Worker) -> None:
+    """Make `worker.run()` stop once its first batch is processed."""
+    original = worker.process
+
+    def process_then_stop(records: Sequence[Any]) -> BatchResult:
+        result = original(records)
+        worker.stop()
+        return result
+
+    worker.process = process_then_stop  # type: ignore[method-assign]
 
 
 def record(offset: int, value: bytes | None, partition: int = 0) -> FakeMessage:

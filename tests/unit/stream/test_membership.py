@@ -3,7 +3,6 @@ acts on them: rejoin with a new consumer, then not live, then live again once se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -12,8 +11,7 @@ from confluent_kafka import TopicPartition
 
 import consumer.stream.worker as worker_module
 from consumer.stream.membership import Membership, Step
-from consumer.stream.worker import BatchResult
-from tests.fakes import FakeConsumer, make_worker, record, text
+from tests.fakes import FakeConsumer, make_worker, record, stop_after_first_batch, text
 
 
 class Clock:
@@ -128,14 +126,7 @@ def test_without_group_leave_on_stop_the_worker_commits_and_keeps_the_consumer_o
     batch = [record(i, text("m")) for i in range(3)]
     worker, consumer, _ = make_worker([batch], connect=False)
     worker.settings = worker.settings.model_copy(update={"group_leave_on_stop": False})
-    original = worker.process
-
-    def process_then_stop(records: Sequence[Any]) -> BatchResult:
-        result = original(records)
-        worker.stop()
-        return result
-
-    worker.process = process_then_stop  # type: ignore[method-assign]
+    stop_after_first_batch(worker)
     worker.run()
     assert not consumer.closed  # closing would send LeaveGroup
     assert ("in", 0, 3) in [c for commit in consumer.commits for c in commit]

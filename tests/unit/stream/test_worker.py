@@ -4,13 +4,11 @@ delivery; `run()` until `stop()`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
 from consumer.model.classifier import Classifier, Policy
-from consumer.stream.worker import BatchResult
-from tests.fakes import POISON, PoisonModel, make_worker, record, text
+from tests.fakes import POISON, PoisonModel, make_worker, record, stop_after_first_batch, text
 
 
 def test_one_output_per_input_and_commit_after_delivery() -> None:
@@ -105,14 +103,7 @@ def test_run_stops_after_the_batch_commits_and_closes() -> None:
     batch = [record(i, text("m")) for i in range(3)]
     worker, consumer, _ = make_worker([batch], connect=False)
 
-    original = worker.process
-
-    def process_then_stop(records: Sequence[Any]) -> BatchResult:
-        result = original(records)
-        worker.stop()
-        return result
-
-    worker.process = process_then_stop  # type: ignore[method-assign]
+    stop_after_first_batch(worker)
     worker.run()
     assert consumer.closed
     assert ("in", 0, 3) in [c for commit in consumer.commits for c in commit]
