@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from consumer.serving.metrics import PREFIX, ModelMetrics
+from consumer.serving.metrics import PREFIX, ModelMetrics, observe_many
 
 __all__ = ["Metrics"]
 
@@ -247,6 +248,15 @@ class Metrics(ModelMetrics):
             for gauge in (self.consumer_lag, self.committed_offset, self.high_watermark):
                 with contextlib.suppress(KeyError):
                     gauge.remove(topic, str(partition))
+
+    def observe_latency(self, records: Sequence[Any]) -> None:
+        """Each record's time from its timestamp (CreateTime or LogAppendTime) to now."""
+        if not records:
+            return
+        stamps = np.array([record.timestamp()[1] for record in records], np.float64)
+        stamps = stamps[stamps > 0]  # -1: the record has no timestamp
+        latencies = np.maximum(0.0, (time.time() * 1000 - stamps) / 1000)
+        observe_many(self.end_to_end_latency, latencies)
 
     def turned(self) -> None:
         self.loop_last_turn.set(time.time())

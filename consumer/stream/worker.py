@@ -22,8 +22,8 @@ The loop is here; each concern is a collaborator that owns its state, chained li
 - `Offsets` (offsets.py): per-partition positions, hold/rewind/backoff, the only committer;
 - `KeepAlive` (keepalive.py): pauses and polls during a long batch;
 - `Rebalance` (rebalance.py): the rebalance callbacks and the set of assigned partitions;
-- `Membership` (membership.py): whether the group membership settles; when it has not for
-  GROUP_STALL_S the loop closes the consumer and joins again, then reports not live.
+- `Regroup` (regroup.py), with `Membership` (membership.py): a membership unsettled for
+  GROUP_STALL_S closes the consumer and joins again, then reports not live.
 """
 
 from __future__ import annotations
@@ -36,15 +36,13 @@ from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import orjson
 from confluent_kafka import KafkaError, TopicPartition
 
 from consumer.config.logs import get_logger
 from consumer.config.settings import Settings
 from consumer.contracts.messages import Stage
-from consumer.model.classifier import Classifier, Prediction
-from consumer.serving.metrics import observe_many
+from consumer.model.classifier import Classifier
 from consumer.serving.policies import SourcePolicies
 from consumer.serving.scores import ScoreMonitor
 from consumer.serving.verdicts import rfc3339_now
@@ -65,11 +63,12 @@ from consumer.stream.failures import Failures
 from consumer.stream.health import Health
 from consumer.stream.inference import Inference
 from consumer.stream.keepalive import KeepAlive, keep_alive_after
-from consumer.stream.membership import Membership, Step
+from consumer.stream.membership import Membership
 from consumer.stream.metrics import Metrics
 from consumer.stream.offsets import Offsets
 from consumer.stream.ports import ConsumerLike, ProducerLike, TopicPartitionKey
 from consumer.stream.rebalance import Rebalance
+from consumer.stream.regroup import Regroup
 from consumer.stream.shadow import Shadow
 from consumer.stream.tracing import NO_TRACING, BatchTracing
 
@@ -169,7 +168,7 @@ class Worker:
             metrics,
             self.errors.on_client_error,
         )
-        self.membership = Membership(settings.group_stall_bound_s())
+        membership = Membership(settings.group_stall_bound_s())
         self.rebalance = Rebalance(
             settings,
             assigned,
@@ -178,24 +177,34 @@ class Worker:
             self.keepalive,
             metrics,
             self.health,
-            self.membership,
+            membership,
         )
-        self._subscribe()
+        self.regroup = Regroup(
+            settings,
+            membership,
+            metrics,
+            self.health,
+            self.rebalance,
+            self.delivery,
+            self.offsets,
+            self.keepalive,
+        )
+        self._subscribe(consumer)
 
     def _new_consumer(self) -> ConsumerLike:
         return self._consumer_factory(
             on_commit=self._on_commit, stats_cb=self._on_stats, error_cb=self.errors.on_client_error
         )
 
-    def _subscribe(self) -> None:
+    def _subscribe(self, consumer: ConsumerLike) -> None:
         rebalance = self.rebalance
-        self.consumer.subscribe(
+        consumer.subscribe(
             [self.settings.input_topic],
             on_assign=rebalance.on_assign,
             on_revoke=rebalance.on_revoke,
             on_lost=rebalance.on_lost,
         )
-        self.membership.subscribed()
+        self.regroup.membership.subscribed()
 
     def run(self) -> None:
         """Connect; consume, classify, produce and commit until `stop()`; then drain what is
@@ -310,7 +319,7 @@ class Worker:
         for item, exc in poisoned:
             failures.append(Failure(item.record, Stage.CLASSIFY, type(exc).__name__, str(exc)))
         dead_letters = [self._dead_letter(failure, now) for failure in failures]
-        self._observe_latency(classified)
+        self.metrics.observe_latency([item.record for item, _ in classified])
         undelivered_before = self.delivery.failures.undelivered
         self.delivery.produce(verdicts, dead_letters, spans, labels)
         result.verdicts = len(classified)
@@ -319,15 +328,6 @@ class Worker:
         result.undelivered = self.delivery.failures.undelivered - undelivered_before
         self.totals.add(result)
         metrics.batch_duration.observe(time.monotonic() - started)
-
-    def _observe_latency(self, classified: list[tuple[Decoded, Prediction]]) -> None:
-        """Each record's time from its timestamp (CreateTime or LogAppendTime) to now."""
-        if not classified:
-            return
-        stamps = np.array([item.record.timestamp()[1] for item, _ in classified], np.float64)
-        stamps = stamps[stamps > 0]  # -1: the record has no timestamp
-        latencies = np.maximum(0.0, (time.time() * 1000 - stamps) / 1000)
-        observe_many(self.metrics.end_to_end_latency, latencies)
 
     def _dead_letter(self, failure: Failure, now: str) -> OutRecord:
         record = failure.record
@@ -355,42 +355,8 @@ class Worker:
         self.metrics.producer_queue_depth.set(len(self.delivery))
 
     def _mind_group(self) -> None:
-        """Between batches: the stall heal (`consumer.stream.membership`)."""
-        membership = self.membership
-        step = membership.step()
-        if self.health.group_stalled and not membership.stalled:
-            self.health.group_stalled = False
-            self.metrics.group_stalled.set(0)
-            log.info("group settled; live again")
-        if step is Step.REJOIN:
-            self._rejoin()
-        elif step is Step.NOT_LIVE:
-            self.health.group_stalled = True
-            self.metrics.group_stalled.set(1)
-            log.error(
-                "group stalled; not live",
-                unsettled_s=round(self.membership.unsettled_s(), 1),
-                group_stall_s=self.membership.bound_s,
-            )
-
-    def _rejoin(self) -> None:
-        """Finish and commit what is in flight, close the consumer (leaving the group) and
-        subscribe with a new one: a new member id and a fresh join."""
-        log.warning(
-            "group stalled; joining again",
-            unsettled_s=round(self.membership.unsettled_s(), 1),
-            group_stall_s=self.membership.bound_s,
-            partitions=sorted(p for _, p in self.assigned),
-        )
-        self.metrics.group_rejoins.inc()
-        self.delivery.drain(self.settings.shutdown_timeout_s)
-        self.offsets.commit(self.assigned, asynchronous=False)
-        self.consumer.close()  # its revoke (or lost) callback forgets the partitions
-        self.rebalance.forget_all()
-        self.consumer = self._new_consumer()
-        self.offsets.use(self.consumer)
-        self.keepalive.use(self.consumer)
-        self._subscribe()
+        """Between batches: the stall heal (`consumer.stream.regroup`)."""
+        self.consumer = self.regroup.mind(self.consumer, self._new_consumer, self._subscribe)
 
     def _switch_model(self) -> None:
         """Between batches: serve a new, verified and warmed-up model if one is ready."""
@@ -431,7 +397,4 @@ class Worker:
     def _on_stats(self, raw: str) -> None:
         stats = orjson.loads(raw)
         self.health.broker_reachable = self.metrics.observe_statistics(stats, self.assigned)
-        membership = self.membership
-        membership.observe(stats, bool(self.assigned))
-        self.metrics.group_unsettled.set(membership.unsettled_s())
-        self.metrics.group_unassigned.set(membership.unassigned_s())
+        self.regroup.observe(stats)

@@ -95,7 +95,7 @@ def test_the_loop_rejoins_with_a_new_consumer_then_reports_not_live_until_settle
     worker.connect()
     worker.rebalance.on_assign(first, [TopicPartition("in", p) for p in range(3)])
     worker.process([record(0, text("m")), record(1, text("m"))])
-    bound = worker.membership.bound_s
+    bound = worker.regroup.membership.bound_s
     assert bound == 180.0
 
     worker._on_stats(orjson.dumps(stats("wait-join")).decode())
