@@ -108,7 +108,7 @@ schemas: $(STAMP) ## write the JSON Schema files of the contracts into schemas/
 
 # Retrain the shipped default model from ../shared/data (fixed seed: reproducible).
 # The shipped default model's version: raise it whenever the model changes.
-MODEL_VERSION ?= 0.4.1
+MODEL_VERSION ?= 0.5.0
 
 model: $(STAMP) ## retrain the shipped default model from ../shared/data, then evaluate it
 	$(PY) -m consumer train --recipe default --version $(MODEL_VERSION) --out models/malicious-content

@@ -1,10 +1,14 @@
 """What the measured processes spend, from /proc: CPU seconds of a process tree, the main
-thread's time on a core and waiting for one, the machine's other load, RSS."""
+thread's time on a core and waiting for one, the machine's other load, RSS; and texts per
+second of a function called batch by batch."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "OtherLoad",
@@ -14,8 +18,17 @@ __all__ = [
     "main_thread_ns",
     "memory_mb",
     "process_tree",
+    "texts_per_second",
     "worker_pids",
 ]
+
+
+def texts_per_second(call: Callable[[Sequence[str]], Any], texts: list[str], batch: int) -> float:
+    """`call` over `texts` in batches of `batch`: texts per second of wall time."""
+    started = time.perf_counter()
+    for start in range(0, len(texts), batch):
+        call(texts[start : start + batch])
+    return len(texts) / (time.perf_counter() - started)
 
 
 def process_tree(pid: int) -> list[int]:

@@ -12,25 +12,18 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import time
 from pathlib import Path
 
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
+from bench._measure import texts_per_second
 from consumer.model.artifact import load_model
 from consumer.training.datasets import default_data_root, load_all
 from consumer.training.recipes import DEFAULT_RECIPE, DEFAULT_SEED, recipe_examples
 
 __all__ = ["main"]
-
-
-def _throughput(predict, texts: list[str], batch: int) -> float:
-    started = time.perf_counter()
-    for start in range(0, len(texts), batch):
-        predict(texts[start : start + batch])
-    return len(texts) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -58,8 +51,8 @@ def main() -> None:
     ours: list[float] = []
     plain: list[float] = []
     for _ in range(args.reps):
-        ours.append(_throughput(shipped.estimator.predict_proba, texts, args.batch))
-        plain.append(_throughput(baseline.predict_proba, texts, args.batch))
+        ours.append(texts_per_second(shipped.estimator.predict_proba, texts, args.batch))
+        plain.append(texts_per_second(baseline.predict_proba, texts, args.batch))
     ratios = [o / p for o, p in zip(ours, plain, strict=True)]
     mean_chars = statistics.mean(len(t) for t in texts)
     print(

@@ -94,8 +94,8 @@ def _data_root(args: argparse.Namespace) -> Path:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from consumer.training.default_model import train_default
     from consumer.training.file_model import train_file
-    from consumer.training.recipes import train_default
     from consumer.training.routing import train_routing
 
     started = time.monotonic()

@@ -33,7 +33,11 @@ __all__ = [
 #: 1.4.0 carries the input's `source` and `metadata` into the verdict (`input_source`,
 #: `metadata`), and W3C `traceparent`/`tracestate` plus CARRY_HEADERS into its headers; the
 #: verdict's `source` (the input record) is absent on verdicts answered by `serve` over HTTP.
-CONTRACT_VERSION = "1.4.0"
+#: 1.5.0 adds the verdict's `categories` (the probability of each kind of harm the model
+#: knows; null for a model that knows none) and `category` (the kind that decided a
+#: non-benign label; null otherwise), and `language` (the text's language, ISO 639-1); a
+#: moderator's decision (feedback) may name a `category`.
+CONTRACT_VERSION = "1.5.0"
 DLQ_HEADER_PREFIX = "__classifier.errors."
 #: Validation context key: the longest text accepted (MAX_TEXT_CHARS).
 MAX_TEXT_CHARS_CONTEXT = "max_text_chars"
@@ -140,6 +144,23 @@ class Verdict(BaseModel):
     action: str | None = Field(
         None, description="What the model's policy says to do: allow, review or block."
     )
+    categories: dict[str, Probability] | None = Field(
+        None,
+        description="The probability of each kind of harm the model knows (for "
+        "malicious-content: prompt_injection, hate_harassment, harmful_request); they sum to "
+        "the probability of the non-benign label. Null for a model without categories.",
+    )
+    category: str | None = Field(
+        None,
+        description="The kind of harm that decided a non-benign label (the most probable "
+        "one, decided by its own thresholds); null for a benign label or a model without "
+        "categories.",
+    )
+    language: str | None = Field(
+        None,
+        description="The text's language as an ISO 639-1 code, or `und` when it cannot be "
+        "told (short or mixed text); absent when language identification is off.",
+    )
     model: ModelRef
     source: SourceRef | None = Field(
         None,
@@ -180,6 +201,12 @@ class Feedback(BaseModel):
     )
     label: StrictStr = Field(
         min_length=1, description="The label the moderator decided: one of the verdict's labels."
+    )
+    category: StrictStr | None = Field(
+        None,
+        min_length=1,
+        description="The kind of harm the moderator decided (one of the verdict's "
+        "`categories`), when the label is not benign.",
     )
     decided_at: datetime | None = Field(None, description="When it was decided (RFC 3339).")
     source: SourceRef | None = Field(

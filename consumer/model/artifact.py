@@ -219,6 +219,12 @@ def load_model(
     classes = tuple(str(c) for c in getattr(estimator, "classes_", ()))
     if classes != labels:
         raise ModelArtifactError(f"manifest labels {labels} differ from the model's {classes}")
+    categories = tuple(str(c) for c in manifest.get("categories") or ())
+    known = tuple(str(c) for c in getattr(estimator, "categories_", ()))
+    if categories != known:
+        raise ModelArtifactError(
+            f"manifest categories {categories} differ from the model's {known}"
+        )
     return Classifier(
         name=str(manifest["name"]),
         version=str(manifest["version"]),
@@ -227,6 +233,8 @@ def load_model(
         estimator=estimator,
         manifest=manifest,
         score_baseline=_score_baseline(folder, manifest),
+        categories=categories,
+        languages=tuple(str(language) for language in manifest.get("languages") or ()),
     )
 
 
@@ -342,6 +350,7 @@ def save_model(
     tmp.replace(path)
     manifest: dict[str, Any] = {
         "labels": [str(c) for c in estimator.classes_],
+        **_categories_of(estimator),
         "file": MODEL_FILE,
         "sha256": sha256_of(path),
         "sklearn_version": sklearn.__version__,
@@ -386,3 +395,9 @@ def write_manifest(
     if signing_key is not None:
         sign_manifest(folder, signing_key)
     return folder
+
+
+def _categories_of(estimator: Any) -> dict[str, list[str]]:
+    """The manifest's `categories`, for an estimator that scores kinds of harm."""
+    categories = getattr(estimator, "categories_", None)
+    return {} if categories is None else {"categories": [str(c) for c in categories]}

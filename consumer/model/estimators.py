@@ -7,6 +7,10 @@ scores of the *unweighted* training rows. The weights stop any one source's styl
 dominating; the map undoes the prior shift they cause, so probabilities are calibrated on
 the data's own mix. It exposes what the worker needs: `classes_` and `predict_proba`.
 
+`CategorisedTextModel` adds the kind of harm: its linear model is multinomial over benign
+and the harm categories, and the categories' probabilities share out the calibrated
+malicious probability (`consumer.model.classifier` reads the extra columns).
+
 The class lives in the package (not in a training script) because pickles name it by module.
 """
 
@@ -21,7 +25,13 @@ from sklearn.linear_model import LogisticRegression
 
 from consumer.model.textprep import normalize_batch
 
-__all__ = ["PROBA_EPS", "CalibratedTextModel", "ScoreCalibrator"]
+__all__ = [
+    "PROBA_EPS",
+    "CalibratedTextModel",
+    "CategorisedTextModel",
+    "ScoreCalibrator",
+    "malicious_log_odds",
+]
 
 # Calibrated probabilities are kept this far from 0 and 1: an isotonic map reaches both ends,
 # and "certain" is not a claim a bag-of-words model can make.
@@ -86,5 +96,49 @@ class CalibratedTextModel:
         return np.column_stack([1.0 - positive, positive])
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        proba = self.predict_proba(texts)
+        proba = self.predict_proba(texts)[:, :2]  # a subclass may add columns after these
         return np.asarray(self.classes_[proba.argmax(axis=1)])
+
+
+class CategorisedTextModel(CalibratedTextModel):
+    """A `CalibratedTextModel` that also says which kind of harm. Its linear model is
+    multinomial over ("benign", *categories), so each kind of harm is learned against the
+    benign rows that look like it; the malicious probability (1 - P(benign)) goes through
+    the calibration map. `predict_proba` returns [P(benign), P(malicious)] followed by
+    P(malicious and of kind c) for each of `categories_`: the calibrated malicious
+    probability shared out in proportion to the categories' own probabilities."""
+
+    def __init__(
+        self,
+        vectorizer: Any,
+        linear: Any,
+        calibrator: ScoreCalibrator,
+        classes: Sequence[str],
+        categories: Sequence[str],
+    ) -> None:
+        super().__init__(vectorizer, linear, calibrator, classes)
+        if len(linear.classes_) != len(categories) + 1:
+            raise ValueError(
+                f"the linear model has {len(linear.classes_)} classes, not 1 + {len(categories)}"
+            )
+        self.categories_ = np.asarray(list(categories), dtype=object)
+
+    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
+        """The malicious log-odds, 1 - P(benign) against P(benign)."""
+        proba = self.linear.predict_proba(self.vectorizer.transform(normalize_batch(texts)))
+        return malicious_log_odds(proba)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        features = self.vectorizer.transform(normalize_batch(list(texts)))
+        proba = np.asarray(self.linear.predict_proba(features), dtype=np.float64)
+        positive = self.calibrator.transform(malicious_log_odds(proba))
+        kinds = proba[:, 1:]
+        share = kinds / np.maximum(kinds.sum(axis=1, keepdims=True), 1e-12)
+        return np.column_stack([1.0 - positive, positive, positive[:, None] * share])
+
+
+def malicious_log_odds(proba: np.ndarray) -> np.ndarray:
+    """log((1 - P(benign)) / P(benign)) of a multinomial model's probabilities (column 0 is
+    benign): the score the calibration map reads."""
+    benign = np.clip(proba[:, 0], 1e-12, 1 - 1e-12)
+    return np.log1p(-benign) - np.log(benign)

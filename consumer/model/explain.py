@@ -5,6 +5,10 @@ A linear model's decision score is a sum over the text's features, `weight x tf-
 feature's term is its exact contribution; the largest ones, either way, are what pushed the
 score. Models that are not linear over named features (the transformer, the cascade, a
 hashing vectoriser) have no such explanation: `explain` says so with None rather than guess.
+
+A multinomial model over benign and kinds of harm (`CategorisedTextModel`) is explained
+towards the text's most probable kind: each feature's term of that kind's log-odds against
+benign (its weight for the kind less its weight for benign).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ __all__ = ["Contribution", "explain", "explainable"]
 class Contribution(NamedTuple):
     #: The word or word pair, as the model's vectoriser saw it (normalised).
     feature: str
-    #: Its term of the decision score: positive pushes towards the positive label.
+    #: Its term of the decision score: positive pushes towards the positive label (or,
+    #: for a model with kinds of harm, towards the text's most probable kind).
     weight: float
 
 
@@ -31,9 +36,13 @@ def _parts(estimator: Any) -> tuple[Any, np.ndarray] | None:
     if vectorizer is None or coef is None or not hasattr(vectorizer, "get_feature_names_out"):
         return None
     coef = np.asarray(coef)
-    if coef.ndim != 2 or coef.shape[0] != 1:
+    if coef.ndim != 2:
         return None
-    return vectorizer, coef.ravel()
+    if coef.shape[0] == 1:
+        return vectorizer, coef
+    if getattr(estimator, "categories_", None) is not None and coef.shape[0] > 2:
+        return vectorizer, coef - coef[0]  # row 0, benign: each kind against it
+    return None
 
 
 def explainable(estimator: Any) -> bool:
@@ -54,8 +63,18 @@ def explain(estimator: Any, text: str, top: int = 10) -> list[Contribution] | No
     if names is None:
         names = _NAMES[id(vectorizer)] = vectorizer.get_feature_names_out()
     row = vectorizer.transform(normalize_batch([text])).tocsr()
-    contributions = row.data.astype(np.float64) * coef[row.indices]
+    weights = coef[0]
+    if coef.shape[0] > 1:  # towards the most probable kind of harm
+        kinds = np.asarray(row @ coef[1:].T).ravel() + _intercepts(estimator)[1:]
+        weights = coef[1 + int(np.argmax(kinds))]
+    contributions = row.data.astype(np.float64) * weights[row.indices]
     order = np.argsort(-np.abs(contributions))[:top]
     return [
         Contribution(str(names[row.indices[i]]), round(float(contributions[i]), 4)) for i in order
     ]
+
+
+def _intercepts(estimator: Any) -> np.ndarray:
+    """Each kind's intercept against benign's."""
+    intercept = np.asarray(estimator.linear.intercept_, dtype=np.float64)
+    return intercept - intercept[0]

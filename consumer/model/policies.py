@@ -11,7 +11,16 @@ different risk appetites.
     review_threshold = 0.1
     block_threshold = 0.5
 
-A threshold a policy leaves out is the model's. The file is validated whole before it is
+    [sources."kids-chat".categories.hate_harassment]   # a kind of harm the model names
+    threshold = 0.2
+
+    [sources.translated]            # text in a language the model does not read: the
+    other_languages = "model"       # model's action (by default it is reviewed)
+
+A threshold a policy leaves out is the model's. A model that names kinds of harm decides
+each verdict by its most probable kind's thresholds: a policy's `categories` table for that
+kind first, then the policy's own thresholds, then the model's thresholds for that kind,
+then the model's. The file is validated whole before it is
 used: a syntax error, an unknown key, a threshold outside [0, 1] or a review threshold above
 the block threshold stops start-up (or, on a reload, is refused while the previous policies
 keep serving) with an error that names the file and the line.
@@ -27,7 +36,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from consumer.model.classifier import Policy
+from consumer.model.classifier import Policy, Thresholds
 
 __all__ = ["DEFAULT_POLICY", "MODEL_POLICY", "PolicyFileError", "PolicySet", "load_policies"]
 
@@ -37,6 +46,16 @@ MODEL_POLICY = "model"
 DEFAULT_POLICY = "default"
 
 _FIELDS = ("threshold", "review_threshold", "block_threshold")
+#: The key of a policy's per-category tables.
+_CATEGORIES = "categories"
+#: What text in a language the model does not read gets: `review` or the `model`'s action.
+_OTHER_LANGUAGES = "other_languages"
+_OTHER_LANGUAGES_VALUES = ("review", "model")
+#: The keys a policy has besides its thresholds (a category's table has only thresholds).
+_NESTED = (_CATEGORIES, _OTHER_LANGUAGES)
+
+#: A policy as the file has it: thresholds, and thresholds by category.
+Overrides = Mapping[str, Any]
 
 
 class PolicyFileError(ValueError):
@@ -47,8 +66,8 @@ class PolicyFileError(ValueError):
 class PolicySet:
     """The thresholds of each listed source value over a model's own policy."""
 
-    by_value: Mapping[str, Mapping[str, float]]
-    default: Mapping[str, float] | None = None
+    by_value: Mapping[str, Overrides]
+    default: Overrides | None = None
 
     def names(self) -> list[str]:
         return sorted(self.by_value) + ([DEFAULT_POLICY] if self.default is not None else [])
@@ -67,12 +86,30 @@ class PolicySet:
         # A review threshold at or above the block threshold leaves no review band: what
         # `Classifier` does with any policy (block first, then review).
         found = dict(overrides or {})
+        own: Mapping[str, Mapping[str, float]] = found.get(_CATEGORIES, {})
+        categories = {}
+        for name in {*model.categories, *own}:
+            kept = model.categories.get(name, Thresholds()).to_manifest()
+            # The policy's own thresholds replace the model's per-category ones, and its
+            # per-category ones replace both.
+            values = {
+                key: own.get(name, {}).get(key, None if key in found else kept[key])
+                for key in _FIELDS
+            }
+            categories[name] = Thresholds(**values)
         return replace(
             model,
             threshold=found.get("threshold", model.threshold),
             review_threshold=found.get("review_threshold", model.review_threshold),
             block_threshold=found.get("block_threshold", model.block_threshold),
+            categories=categories,
+            other_languages=found.get(_OTHER_LANGUAGES, model.other_languages),
         )
+
+    def categories(self) -> set[str]:
+        """Every category the file names."""
+        tables = [*self.by_value.values(), *([self.default] if self.default else [])]
+        return {name for table in tables for name in table.get(_CATEGORIES, {})}
 
 
 def load_policies(path: Path) -> PolicySet:
@@ -107,20 +144,38 @@ def load_policies(path: Path) -> PolicySet:
 
 
 def _thresholds(
-    path: Path, lines: list[str], header: str, name: str, table: Any
-) -> dict[str, float]:
+    path: Path, lines: list[str], header: str, name: str, table: Any, nested: bool = True
+) -> dict[str, Any]:
     where = _header_line(lines, header)
     if not isinstance(table, dict):
         raise PolicyFileError(f"{path}:{where}: {name!r} must be a table of thresholds")
     if not name.strip():
         raise PolicyFileError(f"{path}:{where}: a source value must not be empty")
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     for key, value in table.items():
         line = _line_of(lines, key, where)
+        if key == _CATEGORIES and nested:
+            if not isinstance(value, dict):
+                raise PolicyFileError(f"{path}:{line}: [{header}] categories must be a table")
+            out[key] = {
+                category: _thresholds(
+                    path, lines, f"{header}.categories.{_quoted(category)}", category, inner, False
+                )
+                for category, inner in value.items()
+            }
+            continue
+        if key == _OTHER_LANGUAGES and nested:
+            if value not in _OTHER_LANGUAGES_VALUES:
+                raise PolicyFileError(
+                    f"{path}:{line}: [{header}] other_languages must be "
+                    f'"review" or "model", got {value!r}'
+                )
+            out[key] = value
+            continue
         if key not in _FIELDS:
             raise PolicyFileError(
                 f"{path}:{line}: [{header}] has an unknown key {key!r} "
-                f"(expected {', '.join(_FIELDS)})"
+                f"(expected {', '.join(_FIELDS + (_NESTED if nested else ()))})"
             )
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PolicyFileError(

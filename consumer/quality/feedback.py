@@ -7,10 +7,11 @@ already decided on it. The index holds at most `max_verdicts` entries and none o
 `window_s` seconds before the newest one (oldest evicted first), about 250 bytes a verdict in
 CPython: a million verdicts, a day of a busy deployment's `review` verdicts, is about 250 MB.
 A feedback record is judged against it: the moderator's label becomes a count by (model
-version, predicted label, decided label); a record that is not JSON, breaks the feedback
-contract, names an id the index does not hold (older than the window, or never a verdict) or a
-label the verdict's model does not have, or repeats a decision already counted, is rejected
-with its reason.
+version, predicted label, decided label), and a decided kind of harm (`category`) a count by
+(model version, predicted category, decided category); a record that is not JSON, breaks the
+feedback contract, names an id the index does not hold (older than the window, or never a
+verdict), a label or a category the verdict's model does not have, or repeats a decision
+already counted, is rejected with its reason.
 
 A decision is identified by (verdict id, decided label). The feedback contract gives a
 decision no id of its own. Its record's position (topic, partition, offset) would find a record
@@ -55,6 +56,10 @@ class IndexedVerdict(NamedTuple):
     timestamp_s: float
     #: The decided labels already counted on this verdict (each decision counts once).
     decided: tuple[str, ...] = ()
+    #: The kind of harm that decided the verdict (None: benign, or a model without them).
+    category: str | None = None
+    #: The kinds of harm its model knows (empty: none).
+    categories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +75,9 @@ class Rejected:
     """A feedback record that counts for nothing: `reason` is a metric label, `detail` is
     for the log line (it never holds the content)."""
 
-    reason: str  # invalid_json, invalid_record, unknown_id, unknown_label, duplicate
+    reason: (
+        str  # invalid_json, invalid_record, unknown_id, unknown_label, unknown_category, duplicate
+    )
     detail: str
 
 
@@ -106,6 +113,9 @@ class VerdictIndex:
                 int(source["partition"]),
                 int(source["offset"]),
                 timestamp_s,
+                (),
+                self._intern(verdict.get("category")),
+                self._intern(tuple(str(k) for k in verdict.get("categories") or ())),
             )
             ident = str(verdict["id"])
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
@@ -175,6 +185,12 @@ def judge(index: VerdictIndex, feedback: Feedback) -> Judged | Rejected:
             "unknown_label",
             f"label {feedback.label!r} is not one of model {verdict.model_version}'s "
             f"{list(verdict.labels)}",
+        )
+    if feedback.category is not None and feedback.category not in verdict.categories:
+        return Rejected(
+            "unknown_category",
+            f"category {feedback.category!r} is not one of model {verdict.model_version}'s "
+            f"{list(verdict.categories)}",
         )
     if feedback.label in verdict.decided:
         return Rejected(

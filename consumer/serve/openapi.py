@@ -31,8 +31,17 @@ _SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 def _example_verdict() -> dict[str, Any]:
     """A verdict as the API answers one: made by the code that makes them."""
-    prediction = Prediction("malicious", 0.97, {"benign": 0.03, "malicious": 0.97}, "block")
-    model = {"name": "malicious-content", "version": "0.4.1"}
+    prediction = Prediction(
+        "malicious",
+        0.97,
+        {"benign": 0.03, "malicious": 0.97},
+        "block",
+        "model",
+        {"harmful_request": 0.01, "hate_harassment": 0.02, "prompt_injection": 0.94},
+        "prompt_injection",
+        "en",
+    )
+    model = {"name": "malicious-content", "version": "0.5.0"}
     return verdict_body("msg-7", prediction, model, "2026-12-05T10:00:00.000Z", "chat")
 
 

@@ -4,6 +4,7 @@ HTTP API): prefix `content_classifier_`, base units, no ids, keys or offsets as 
 
 from __future__ import annotations
 
+import collections
 import platform
 from collections.abc import Sequence
 
@@ -11,7 +12,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from consumer import __version__
-from consumer.model.classifier import Classifier
+from consumer.model.classifier import Classifier, Prediction
 
 __all__ = ["PREFIX", "SCORE_BUCKETS", "ModelMetrics", "observe_many"]
 
@@ -96,6 +97,19 @@ class ModelMetrics:
             ["policy", "action"],
             registry=r,
         )
+        self.verdict_categories = Counter(
+            PREFIX + "verdict_categories",
+            "Verdicts made with a non-benign label, by the kind of harm that decided them "
+            "(models with categories).",
+            ["category"],
+            registry=r,
+        )
+        self.verdict_languages = Counter(
+            PREFIX + "verdict_languages",
+            "Verdicts made, by the text's language (ISO 639-1, und when it cannot be told).",
+            ["language"],
+            registry=r,
+        )
         self.policy_reloads = Counter(
             PREFIX + "policy_reloads",
             "Changed policy files seen at POLICY_FILE, by result (loaded, refused).",
@@ -109,6 +123,16 @@ class ModelMetrics:
         if classifier is not self._shown:
             self.model.info(classifier.reference)
             self._shown = classifier
+
+    def count_kinds(self, predictions: Sequence[Prediction]) -> None:
+        """Count a batch's verdicts by the category that decided them and by language."""
+        found = collections.Counter([p.category for p in predictions if p.category is not None])
+        for category, n in found.items():
+            self.verdict_categories.labels(category).inc(n)
+        languages = collections.Counter([p.language for p in predictions])
+        for language, n in languages.items():
+            if language is not None:
+                self.verdict_languages.labels(language).inc(n)
 
     def observe_stages(self, estimator: object) -> None:
         """Count the texts each stage of a cascade decided since the last batch."""

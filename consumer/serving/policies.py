@@ -70,6 +70,7 @@ class SourcePolicies:
         self.current: PolicySet = load_policies(path)
         self._checked = clock()
         self._warned_version: str | None = None
+        self._warned_categories: tuple[str, int] | None = None
         log.info("policies loaded", policy_file=str(path), policies=self.current.names())
 
     @classmethod
@@ -108,6 +109,7 @@ class SourcePolicies:
                     model_version=classifier.version,
                 )
             return classified
+        self._warn_of_unknown_categories(classifier)
         items = [item for item, _ in classified]
         predictions = self.decide(classifier, items, [p for _, p in classified], self.current)
         classified[:] = zip(items, predictions, strict=True)
@@ -115,6 +117,23 @@ class SourcePolicies:
         for (name, action), n in counts.items():
             self._metrics.policy_verdicts.labels(name, action).inc(n)
         return classified
+
+    def _warn_of_unknown_categories(self, classifier: Classifier) -> None:
+        """Once per model version (and policy set): categories the file names that the
+        model does not know have no verdicts to decide."""
+        key = (classifier.version, id(self.current))
+        if self._warned_categories == key:
+            return
+        self._warned_categories = key
+        unknown = sorted(self.current.categories() - set(classifier.categories))
+        if unknown:
+            log.warning(
+                "POLICY_FILE names categories the model does not know; they decide nothing",
+                categories=unknown,
+                model=classifier.name,
+                model_version=classifier.version,
+                model_categories=list(classifier.categories),
+            )
 
     def decide(
         self,

@@ -72,7 +72,9 @@ class ScoreMonitor:
             )
 
     def observe(self, predictions: Sequence[Prediction], labels: Mapping[str, int]) -> None:
-        """Count one batch's verdicts' scores (`Classifier.scores_of`) and labels."""
+        """Count one batch's verdicts' scores (`Classifier.scores_of`), labels and
+        categories."""
+        self._metrics.count_kinds(predictions)
         scores = self.classifier.scores_of(predictions)
         if not len(scores):
             return

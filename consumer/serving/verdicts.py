@@ -32,10 +32,14 @@ def verdict_body(
         "score": prediction.score,
         "scores": prediction.scores,
         "action": prediction.action,
+        "categories": prediction.categories,
+        "category": prediction.category,
         "model": model,
         "classified_at": classified_at,
         "policy": prediction.policy,
     }
+    if prediction.language is not None:
+        value["language"] = prediction.language
     if input_source is not None:
         value["input_source"] = input_source
     if metadata is not None:

@@ -43,8 +43,9 @@ _LOAD_TIMEOUT_S = 300.0
 _WARM_UP = ["warm-up text for a freshly loaded shadow model"]
 
 
-#: What the child answers once a model is loaded: ("ready", name, version, labels, policy).
-_Ready = tuple[str, str, str, list[str], dict[str, Any]]
+#: What the child answers once a model is loaded:
+#: ("ready", name, version, labels, policy, categories, languages).
+_Ready = tuple[str, str, str, list[str], dict[str, Any], list[str], list[str]]
 
 
 def _load(path: str, signing_key: str | None, threads: int) -> Any:
@@ -57,7 +58,8 @@ def _load(path: str, signing_key: str | None, threads: int) -> Any:
 
 def _ready(classifier: Classifier) -> _Ready:
     name, version, labels = classifier.name, classifier.version, list(classifier.labels)
-    return ("ready", name, version, labels, classifier.policy.to_manifest())
+    policy, categories = classifier.policy.to_manifest(), list(classifier.categories)
+    return ("ready", name, version, labels, policy, categories, list(classifier.languages))
 
 
 class _InChild:
@@ -126,9 +128,15 @@ class ShadowProcess:
         reply = self._conn.recv()
         if reply[0] != "ready":
             raise ModelArtifactError(str(reply[1]))
-        _, name, version, labels, policy = reply
+        _, name, version, labels, policy, categories, languages = reply
         return Classifier(
-            str(name), str(version), tuple(labels), Policy.from_manifest(policy), _InChild()
+            str(name),
+            str(version),
+            tuple(labels),
+            Policy.from_manifest(policy),
+            _InChild(),
+            categories=tuple(categories),
+            languages=tuple(languages),
         )
 
     @property

@@ -15,8 +15,9 @@ index has read the verdict topic to its end, so a restart does not reject feedba
 verdicts it has not read yet; after that, a decision that overtakes its verdict (the topics are
 read side by side) waits up to GRACE_S for it. Metrics on METRICS_PORT:
 `content_classifier_feedback_total{model_version, predicted_label, decided_label}` (live
-precision and recall are ratios of it), `..._feedback_rejected_total{reason}`, and the index's
-size and age.
+precision and recall are ratios of it), `..._feedback_categories_total` by model version,
+predicted and decided category for decisions that name a kind of harm,
+`..._feedback_rejected_total{reason}`, and the index's size and age.
 
 Each decision counts once (`consumer.quality.feedback`: a decision is its verdict's id and the
 decided label, remembered with the verdict in the index), also across a crash:
@@ -97,10 +98,17 @@ class FeedbackMetrics:
             ["model_version", "predicted_label", "decided_label"],
             registry=r,
         )
+        self.categories = Counter(
+            PREFIX + "feedback_categories",
+            "Moderators' decisions that name a kind of harm, by the verdict's model version, "
+            "its category (none: it named none) and the decided category.",
+            ["model_version", "predicted_category", "decided_category"],
+            registry=r,
+        )
         self.rejected = Counter(
             PREFIX + "feedback_rejected",
             "Feedback records skipped, by reason (invalid_json, invalid_record, unknown_id, "
-            "unknown_label, duplicate).",
+            "unknown_label, unknown_category, duplicate).",
             ["reason"],
             registry=r,
         )
@@ -179,6 +187,11 @@ class FeedbackJoiner:
                 self.metrics.feedback.labels(
                     verdict.model_version, verdict.label, outcome.feedback.label
                 ).inc()
+                decided = outcome.feedback.category
+                if decided is not None:
+                    self.metrics.categories.labels(
+                        verdict.model_version, verdict.category or "none", decided
+                    ).inc()
                 self.counted += 1
             else:
                 self.metrics.rejected.labels(outcome.reason).inc()

@@ -32,6 +32,51 @@ _SHARE_ALIKE = (
 )
 
 
+def _policy_lines(policy: Policy, metrics: dict[str, Any]) -> list[str]:
+    if not policy.categories:
+        return [
+            f"- `malicious` when P(malicious) >= {policy.threshold} (the F1-optimal threshold "
+            "on out-of-fold probabilities, beta = 1)",
+            f"- action `review` from {policy.review_threshold} (F2-optimal), `block` from "
+            f"{policy.block_threshold} (out-of-fold precision >= 0.97)",
+        ]
+    lines = [
+        "Each verdict is decided by its most probable kind of harm: `malicious` when "
+        "P(malicious) reaches that kind's threshold. The thresholds were chosen on sources "
+        "held out from the models that scored them (`consumer.training.thresholds`): the "
+        "most mean recall while ordinary benign sources stay near 2.5 % flagged and hard "
+        "negatives near 10 % (review: 6 % and 20 %; block: 0.4 % and 1.5 %).",
+        "",
+        "| kind | threshold | review from | block from |",
+        "|---|---|---|---|",
+    ]
+    for name, own in sorted(policy.categories.items()):
+        lines.append(
+            f"| `{name}` | {own.threshold} | {own.review_threshold} | {own.block_threshold} |"
+        )
+    nested = metrics.get("held_out_thresholds", {}).get("categories", {})
+    if nested:
+        lines += [
+            "",
+            "Measured on each half of the held-out groups with thresholds chosen on the other "
+            "half only (mean over sources; recall for malicious categories, share flagged for "
+            "benign ones):",
+            "",
+            "| category | measure | mean over sources | sources |",
+            "|---|---|---|---|",
+            *(
+                f"| {c} | {v['measure']} | {v['mean_over_sources']} | {v['sources']} |"
+                for c, v in nested.items()
+            ),
+        ]
+    lines += [
+        "",
+        "Text in a language other than the manifest's `languages` is sent to `review` "
+        "rather than allowed.",
+    ]
+    return lines
+
+
 def default_model_card(
     name: str,
     version: str,
@@ -48,22 +93,28 @@ def default_model_card(
         "",
         "Flags malicious content: prompt injections and jailbreaks, plainly harmful requests, "
         "abusive and hateful text. Labels `benign` / `malicious`; the verdict's `action` is "
-        "`allow`, `review` or `block`.",
+        "`allow`, `review` or `block`"
+        + (
+            f"; `categories` gives the probability of each kind of harm "
+            f"({', '.join(f'`{c}`' for c in policy.categories)}) and `category` the one that "
+            "decided a malicious verdict."
+            if policy.categories
+            else "."
+        ),
         "",
         "## Model",
         "",
         "Text normalised by `consumer.model.textprep.normalize_text` (the same function serving "
         "uses), word 1-2-gram TF-IDF, logistic regression trained with source-balanced sample "
-        "weights, and an isotonic calibration map fitted on out-of-fold scores. Rebuild with "
+        "weights (multinomial over benign and the kinds of harm when it names them), and an "
+        "isotonic calibration map from the malicious log-odds to a probability, fitted on "
+        "out-of-fold scores. Rebuild with "
         "`content-classifier train --recipe default --out models/malicious-content` "
         "(seed in the manifest). Why this family: `docs/model.md`.",
         "",
         "## Decision policy",
         "",
-        f"- `malicious` when P(malicious) >= {policy.threshold} (the F1-optimal threshold on "
-        "out-of-fold probabilities, beta = 1)",
-        f"- action `review` from {policy.review_threshold} (F2-optimal), `block` from "
-        f"{policy.block_threshold} (out-of-fold precision >= 0.97)",
+        *_policy_lines(policy, metrics),
         "",
         "## Training data and licences",
         "",

@@ -271,6 +271,11 @@ def train_cascade(
         routed_share=routed_share,
         p_fast=fitted.oof_proba[held],
         version=version,
-        extra={"recipe": "cascade", "seed": seed, "excluded_sources": excluded},
+        extra={
+            "recipe": "cascade",
+            "languages": ["en"],
+            "seed": seed,
+            "excluded_sources": excluded,
+        },
         signing_key=signing_key,
     )

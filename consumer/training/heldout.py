@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "HeldOutResult",
     "fold_sources",
     "held_out_evaluation",
+    "held_out_rows",
     "sample_rows",
     "summarize_held_out",
 ]
@@ -149,6 +150,9 @@ class HeldOutResult:
     category: str
     rows: int
     flagged: int  # rows at or above the refitted model's own threshold
+    #: Of the flagged rows of a malicious source, those whose most probable kind of harm is
+    #: their own (None: the model names no kinds, or the rows are benign).
+    right_kind: int | None = None
 
     @property
     def rate(self) -> float:
@@ -161,6 +165,19 @@ def sample_rows(rows: list[Example], limit: int, seed: int) -> list[Example]:
         return rows
     keep = sorted(random.Random(seed).sample(range(len(rows)), limit))
     return [rows[i] for i in keep]
+
+
+def held_out_rows(
+    examples: Sequence[Example], sources: Iterable[str], max_rows: int, seed: int
+) -> list[tuple[tuple[str, str], list[Example]]]:
+    """The rows of `sources` by (source, category), at most `max_rows` of each (a seeded
+    sample), in order of source and category."""
+    held = set(sources)
+    by_key: dict[tuple[str, str], list[Example]] = defaultdict(list)
+    for e in examples:
+        if e.source in held:
+            by_key[(e.source, e.category)].append(e)
+    return [(key, sample_rows(rows, max_rows, seed)) for key, rows in sorted(by_key.items())]
 
 
 def held_out_evaluation(
@@ -178,15 +195,15 @@ def held_out_evaluation(
         if not present & set(sources):
             continue
         fitted = fit_recipe(recipe_examples(examples, recipe, seed, exclude=sources), recipe, seed)
-        by_key: dict[tuple[str, str], list[Example]] = defaultdict(list)
-        for e in examples:
-            if e.source in sources:
-                by_key[(e.source, e.category)].append(e)
-        for (source, category), rows in sorted(by_key.items()):
-            rows = sample_rows(rows, max_rows, seed)
-            proba = fitted.model.predict_proba([e.text for e in rows])[:, 1]
-            flagged = int((proba >= fitted.policy.threshold).sum())
-            results.append(HeldOutResult(group, source, category, len(rows), flagged))
+        for (source, category), rows in held_out_rows(examples, sources, max_rows, seed):
+            full = fitted.model.predict_proba([e.text for e in rows])
+            hit = full[:, 1] >= fitted.policy.threshold
+            right = None
+            kind = recipe.harm_categories.get(category)
+            if fitted.categories and kind in fitted.categories:
+                top = full[hit, 2:].argmax(axis=1)
+                right = int((top == fitted.categories.index(kind)).sum())
+            results.append(HeldOutResult(group, source, category, len(rows), int(hit.sum()), right))
     return results
 
 
@@ -211,6 +228,12 @@ def summarize_held_out(results: Sequence[HeldOutResult]) -> dict[str, dict[str, 
             "worst": round(worst.rate, 4),
             "sources": len(rows),
         }
+        named = [r for r in rows if r.right_kind is not None]
+        if named:
+            flagged = sum(r.flagged for r in named)
+            entry["right_kind_of_flagged"] = round(
+                sum(r.right_kind or 0 for r in named) / max(flagged, 1), 4
+            )
         if category in TARGETS:
             _, bound = TARGETS[category]
             value = entry["mean_over_sources"]

@@ -39,49 +39,56 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 
-from consumer.model.artifact import save_model
 from consumer.model.classifier import Policy
-from consumer.model.estimators import CalibratedTextModel, ScoreCalibrator
+from consumer.model.estimators import (
+    CalibratedTextModel,
+    CategorisedTextModel,
+    ScoreCalibrator,
+    malicious_log_odds,
+)
 from consumer.model.textprep import normalize_batch
-from consumer.quality.drift import ScoreBaseline
 from consumer.training.augment import (
     TEMPLATED_SOURCE,
     templated_injections,
     templated_instructions,
     templated_requests,
 )
-from consumer.training.cards import default_model_card
 from consumer.training.datasets import (
     BENIGN,
     MALICIOUS,
     Example,
     file_digests,
-    load_all,
-)
-from consumer.training.datasets import (
-    sources as source_catalogue,
 )
 from consumer.training.lexicon import template_digests
-from consumer.training.policy import binary_metrics, choose_policy
+from consumer.training.policy import (
+    choose_policy,
+)
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
     "DEFAULT_RECIPE",
     "DEFAULT_SEED",
+    "HARM_CATEGORIES",
     "FitResult",
     "Recipe",
     "TrainingDataError",
     "build_vectorizer",
+    "category_targets",
     "fit_recipe",
     "recipe_examples",
     "recipe_of",
     "source_weights",
-    "train_default",
     "training_data",
     "validation_indices",
 ]
 
 DEFAULT_SEED = 20261125
+#: The verdict's kinds of harm, by the training category they come from.
+HARM_CATEGORIES: dict[str, str] = {
+    "harmful_request": "harmful_request",
+    "abusive": "hate_harassment",
+    "prompt_injection": "prompt_injection",
+}
 DEFAULT_MODEL_NAME = "malicious-content"
 
 
@@ -107,6 +114,13 @@ class Recipe:
     # Extra weight of named sources (after the balancing above): the benign templates stand
     # for all the benign instructions the data lacks.
     source_multipliers: dict[str, float] = field(default_factory=lambda: {TEMPLATED_SOURCE: 4.0})
+    # The kinds of harm the model names (a training category -> the verdict's category):
+    # the linear model is then multinomial over benign and these (docs/model.md says why);
+    # empty for a plain binary model.
+    harm_categories: dict[str, str] = field(default_factory=lambda: dict(HARM_CATEGORIES))
+    # Thresholds chosen on held-out sources (`consumer.training.thresholds`: two more fits);
+    # False keeps the out-of-fold F-beta ones.
+    held_out_thresholds: bool = True
     ngram_range: tuple[int, int] = (1, 2)
     min_df: int = 2
     max_features: int = 300_000
@@ -255,7 +269,23 @@ def build_vectorizer(recipe: Recipe) -> TfidfVectorizer:
 
 
 def _linear(recipe: Recipe, seed: int) -> LogisticRegression:
+    if recipe.harm_categories:  # multinomial over benign and the categories
+        return LogisticRegression(C=recipe.C, solver="lbfgs", max_iter=500, random_state=seed)
     return LogisticRegression(C=recipe.C, solver="liblinear", max_iter=2000, random_state=seed)
+
+
+def _scores(
+    linear: LogisticRegression, features: Any, categories: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The malicious score the calibration map reads and, for a multinomial model, each of
+    the `categories`' share of the malicious probability (a category the model was not
+    fitted with, absent from a fold, has none)."""
+    if not categories:
+        return np.asarray(linear.decision_function(features), dtype=np.float64), None
+    proba = linear.predict_proba(features)
+    share = np.zeros((proba.shape[0], categories), dtype=np.float64)
+    share[:, np.asarray(linear.classes_[1:]) - 1] = proba[:, 1:]
+    return malicious_log_odds(proba), share / np.maximum(share.sum(axis=1, keepdims=True), 1e-12)
 
 
 @dataclass(frozen=True)
@@ -265,6 +295,34 @@ class FitResult:
     oof_proba: np.ndarray  # calibrated out-of-fold probabilities of the positive class
     y: np.ndarray  # 1 for malicious
     seconds: float
+    #: The model's categories (empty: none), each row's category index (-1: benign) and the
+    #: out-of-fold probability of each category (rows x categories).
+    categories: tuple[str, ...] = ()
+    y_category: np.ndarray | None = None
+    oof_categories: np.ndarray | None = None
+
+
+def category_targets(
+    examples: Sequence[Example], recipe: Recipe
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """The recipe's categories that the rows hold and each row's index among them (-1 for a
+    benign row)."""
+    kinds = recipe.harm_categories
+    names = tuple(
+        sorted(
+            {kinds[e.category] for e in examples if e.label == MALICIOUS and e.category in kinds}
+        )
+    )
+    out = np.full(len(examples), -1, dtype=np.int64)
+    for i, e in enumerate(examples):
+        if e.label == MALICIOUS:
+            if e.category not in kinds:
+                raise TrainingDataError(
+                    f"malicious rows of category {e.category!r} ({e.source}) have no harm "
+                    f"category in the recipe ({sorted(kinds)})"
+                )
+            out[i] = names.index(kinds[e.category])
+    return names, out
 
 
 def fit_recipe(examples: Sequence[Example], recipe: Recipe, seed: int) -> FitResult:
@@ -281,64 +339,32 @@ def fit_recipe(examples: Sequence[Example], recipe: Recipe, seed: int) -> FitRes
     # that knows their words, a small optimism traded for a 3x faster fit.
     vectorizer = build_vectorizer(recipe)
     features = vectorizer.fit_transform(texts)
+    categories: tuple[str, ...] = ()
+    target = y.astype(np.int64)
+    if recipe.harm_categories:
+        categories, y_category = category_targets(examples, recipe)
+        target = y_category + 1  # 0: benign
     oof_scores = np.zeros(len(texts), dtype=np.float64)
+    oof_share = np.zeros((len(texts), len(categories)), dtype=np.float64)
     folds = StratifiedKFold(n_splits=recipe.cv_folds, shuffle=True, random_state=seed)
-    for train_idx, test_idx in folds.split(features, y):
+    for train_idx, test_idx in folds.split(features, target):
         fold = _linear(recipe, seed).fit(
-            features[train_idx], y[train_idx], sample_weight=weights[train_idx]
+            features[train_idx], target[train_idx], sample_weight=weights[train_idx]
         )
-        oof_scores[test_idx] = fold.decision_function(features[test_idx])
+        oof_scores[test_idx], share = _scores(fold, features[test_idx], len(categories))
+        if share is not None:
+            oof_share[test_idx] = share
     calibrator = ScoreCalibrator(recipe.calibration).fit(oof_scores, y)
     oof_proba = calibrator.transform(oof_scores)
-    linear = _linear(recipe, seed).fit(features, y, sample_weight=weights)
-    model = CalibratedTextModel(vectorizer, linear, calibrator, (BENIGN, MALICIOUS))
+    linear = _linear(recipe, seed).fit(features, target, sample_weight=weights)
     policy = choose_policy(oof_proba, y, recipe)
-    return FitResult(model, policy, oof_proba, y, round(time.monotonic() - started, 1))
-
-
-def train_default(
-    data_root: Path,
-    out: Path,
-    *,
-    version: str,
-    seed: int = DEFAULT_SEED,
-    recipe: Recipe = DEFAULT_RECIPE,
-    sources: Iterable[str] | None = None,
-) -> Path:
-    """The shipped malicious-content model, from the sources in `../shared/data`."""
-    examples = recipe_examples(load_all(data_root, sources), recipe, seed)
-    fitted = fit_recipe(examples, recipe, seed)
-    catalogue = source_catalogue()
-    used = sorted({e.source for e in examples} & set(catalogue))
-    metrics = {
-        "cross_validated": {
-            "folds": recipe.cv_folds,
-            **binary_metrics(fitted.oof_proba, fitted.y, fitted.policy.threshold),
-        },
-        "training_seconds": fitted.seconds,
-    }
-    source_counts = dict(sorted(Counter(e.source for e in examples).items()))
-    return save_model(
-        out,
-        fitted.model,
-        name=DEFAULT_MODEL_NAME,
-        version=version,
-        policy=fitted.policy,
-        extra={
-            "recipe": "default",
-            "recipe_params": recipe.to_manifest(),
-            "seed": seed,
-            "training_data": training_data(data_root, used),
-            "sources": {name: catalogue[name].licence for name in used},
-            "label_counts": dict(sorted(Counter(e.label for e in examples).items())),
-            "source_counts": source_counts,
-            "metrics": metrics,
-            "score_baseline": ScoreBaseline.from_scores(fitted.oof_proba).to_manifest(),
-        },
-        model_card=default_model_card(
-            DEFAULT_MODEL_NAME, version, metrics, used, source_counts, fitted.policy
-        ),
-    )
+    seconds = round(time.monotonic() - started, 1)
+    if not categories:
+        model = CalibratedTextModel(vectorizer, linear, calibrator, (BENIGN, MALICIOUS))
+        return FitResult(model, policy, oof_proba, y, seconds)
+    model = CategorisedTextModel(vectorizer, linear, calibrator, (BENIGN, MALICIOUS), categories)
+    oof_categories = oof_proba[:, None] * oof_share
+    return FitResult(model, policy, oof_proba, y, seconds, categories, target - 1, oof_categories)
 
 
 def training_data(data_root: Path, used: Iterable[str]) -> list[dict[str, str]]:

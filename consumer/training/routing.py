@@ -96,6 +96,7 @@ def train_routing(data_root: Path, out: Path, *, version: str, seed: int = DEFAU
         policy=Policy(positive_label=None),
         extra={
             "recipe": "routing",
+            "languages": ["en"],
             "seed": seed,
             "training_data": [
                 {"path": path, "sha256": digest}

@@ -296,6 +296,7 @@ def train_transformer(
         version=version,
         extra={
             "recipe": "transformer",
+            "languages": ["en"],
             "seed": seed,
             "base_model": {
                 "name": "sentence-transformers/all-MiniLM-L6-v2",

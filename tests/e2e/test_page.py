@@ -64,7 +64,8 @@ def test_an_analyst_classifies_pasted_texts_and_sees_why(
     assert cells[1][0].startswith("Ignore all previous instructions")
     assert (cells[1][1], cells[1][3]) == ("malicious", "block")
     assert all(0.0 <= float(row[2]) <= 1.0 for row in cells)
-    assert "instructions +" in cells[1][4]
+    assert cells[1][4].startswith("prompt_injection ")  # the kind of harm that decided it
+    assert "instructions +" in cells[1][5]
     target = os.environ.get("SCREENSHOT_TO")
     if target:
         browser.save_screenshot(target)

@@ -257,9 +257,8 @@ def test_binary_policy_matches_a_per_record_reference(
 ) -> None:
     labels = ("malicious", "benign") if positive_first else ("benign", "malicious")
     rows = [[p, 1 - p] if positive_first else [1 - p, p] for p in probabilities]
-    classifier = Classifier(
-        "m", "1", labels, Policy("malicious", threshold, review, block), _FixedProba(rows)
-    )
+    policy = Policy("malicious", threshold, review, block)
+    classifier = Classifier("m", "1", labels, policy, _FixedProba(rows), identify_language=False)
     texts = ["t"] * len(rows)
     assert classifier.classify(texts) == [_reference(classifier, row) for row in rows]
 
@@ -275,7 +274,8 @@ def test_binary_policy_matches_a_per_record_reference(
     )
 )
 def test_multiclass_takes_the_most_probable_label(rows: list[list[float]]) -> None:
-    classifier = Classifier("m", "1", ("a", "b", "c"), Policy(), _FixedProba(rows))
+    model = _FixedProba(rows)
+    classifier = Classifier("m", "1", ("a", "b", "c"), Policy(), model, identify_language=False)
     predictions = classifier.classify(["t"] * len(rows))
     assert predictions == [_reference(classifier, row) for row in rows]
     assert all(type(p) is Prediction for p in predictions)

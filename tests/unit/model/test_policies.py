@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from consumer.model.classifier import Policy
+from consumer.model.classifier import Policy, Thresholds
 from consumer.model.policies import (
     DEFAULT_POLICY,
     MODEL_POLICY,
@@ -102,3 +102,58 @@ def test_an_invalid_file_is_refused_naming_the_line(
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyFileError, match="cannot read it"):
         load_policies(tmp_path / "absent.toml")
+
+
+CATEGORISED = """\
+[sources."kids-chat"]
+threshold = 0.35
+
+[sources."kids-chat".categories.hate_harassment]
+threshold = 0.1
+block_threshold = 0.4
+
+[sources.internal.categories.prompt_injection]
+review_threshold = 0.05
+"""
+
+
+def test_a_policy_sets_thresholds_per_category_over_its_own_and_the_models(
+    tmp_path: Path,
+) -> None:
+    model = Policy(
+        "malicious",
+        0.5,
+        0.2,
+        0.7,
+        categories={"prompt_injection": Thresholds(threshold=0.3, block_threshold=0.6)},
+    )
+    policies = load_policies(write(tmp_path, CATEGORISED))
+    assert policies.categories() == {"hate_harassment", "prompt_injection"}
+    kids = policies.resolve("kids-chat", model)
+    # The policy's own threshold replaces the model's per-category one; its per-category
+    # table replaces both.
+    assert kids.for_category("prompt_injection") == Policy("malicious", 0.35, 0.2, 0.6)
+    assert kids.for_category("hate_harassment") == Policy("malicious", 0.1, 0.2, 0.4)
+    assert kids.for_category("harmful_request") == Policy("malicious", 0.35, 0.2, 0.7)
+    internal = policies.resolve("internal", model)
+    assert internal.for_category("prompt_injection") == Policy("malicious", 0.3, 0.05, 0.6)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[default.categories.spam]\nthreshold = 2\n",
+            r":2: \[default.categories.spam\] threshold",
+        ),
+        ("[default.categories.spam]\nnope = 0.1\n", r":2: .*unknown key 'nope'"),
+        ("[default]\ncategories = 3\n", r":2: \[default\] categories must be a table"),
+        (
+            "[default.categories.spam.categories.x]\nthreshold = 0.1\n",
+            r"unknown key 'categories'",
+        ),
+    ],
+)
+def test_a_bad_category_table_names_its_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(PolicyFileError, match=message):
+        load_policies(write(tmp_path, text))

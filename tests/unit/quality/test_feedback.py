@@ -348,3 +348,34 @@ def test_on_assign_replays_from_before_the_oldest_verdict_what_the_group_committ
     # A failure is kept for the loop to raise (out of the callback, it would be garbled).
     on_assign(object(), [TopicPartition("fb", 0)])
     assert isinstance(on_assign.failure, AttributeError)
+
+
+def test_a_decision_may_name_a_category_of_the_verdicts_model_and_is_counted_by_it() -> None:
+    kinds = {"harmful_request": 0.1, "hate_harassment": 0.7, "prompt_injection": 0.1}
+    metrics = FeedbackMetrics()
+    joiner = FeedbackJoiner(VerdictIndex(100, 3600), metrics)
+    joiner.verdicts(
+        [
+            FakeMessage(verdict("a", categories=kinds, category="hate_harassment"), _offset=0),
+            FakeMessage(verdict("b", "benign", categories=kinds, category=None), _offset=1),
+            FakeMessage(verdict("old"), _offset=2),  # a model without categories
+        ]
+    )
+    feedback = [
+        b'{"id": "a", "label": "malicious", "category": "prompt_injection"}',
+        b'{"id": "b", "label": "malicious", "category": "harmful_request"}',
+        b'{"id": "a", "label": "benign", "category": "spam"}',
+        b'{"id": "old", "label": "malicious", "category": "harmful_request"}',
+        b'{"id": "old", "label": "benign"}',
+    ]
+    joiner.feedback([FakeMessage(value, _offset=i) for i, value in enumerate(feedback)], now=0)
+    joiner.publish()
+    value = metrics.registry.get_sample_value
+    by_category = "content_classifier_feedback_categories_total"
+    labels = {"model_version": "0.4.1", "decided_category": "prompt_injection"}
+    assert value(by_category, {**labels, "predicted_category": "hate_harassment"}) == 1
+    labels = {"model_version": "0.4.1", "decided_category": "harmful_request"}
+    assert value(by_category, {**labels, "predicted_category": "none"}) == 1
+    assert joiner.counted == 3
+    assert joiner.rejected == {"unknown_category": 2}
+    assert value(REJECTED, {"reason": "unknown_category"}) == 2

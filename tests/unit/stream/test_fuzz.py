@@ -143,7 +143,11 @@ def test_verdict_values_hold_the_fields_and_the_contract(
     gives a verdict with exactly those fields that the contract accepts."""
     scores = {label: data.draw(probabilities) for label in labels}
     label = data.draw(st.sampled_from(labels))
-    prediction = Prediction(label, scores[label], scores, action)
+    kinds = data.draw(
+        st.one_of(st.none(), st.dictionaries(st.text(min_size=1, max_size=12), probabilities))
+    )
+    category = data.draw(st.sampled_from([None, *sorted(kinds or {})]))
+    prediction = Prediction(label, scores[label], scores, action, "model", kinds, category)
     model = {"name": name, "version": version}
     origin = data.draw(st.one_of(st.none(), st.text(max_size=20)))
     metadata = data.draw(
@@ -172,6 +176,8 @@ def test_verdict_values_hold_the_fields_and_the_contract(
         "score": scores[label],
         "scores": scores,
         "action": action,
+        "categories": kinds,
+        "category": category,
         "model": model,
         "source": {"topic": topic, "partition": partition, "offset": offset},
         "classified_at": at,

@@ -27,10 +27,11 @@ def test_predictions_follow_the_policy() -> None:
     clf.estimator = type(
         "M", (), {"predict_proba": lambda self, t: [[0.6, 0.4], [0.4, 0.6], [0.2, 0.8]]}
     )()
+    # One letter is too short to tell its language: `und`.
     assert clf.classify(["a", "b", "c"]) == [
-        Prediction("benign", 0.6, {"benign": 0.6, "malicious": 0.4}, "allow"),
-        Prediction("benign", 0.4, {"benign": 0.4, "malicious": 0.6}, "review"),
-        Prediction("malicious", 0.8, {"benign": 0.2, "malicious": 0.8}, "block"),
+        Prediction("benign", 0.6, {"benign": 0.6, "malicious": 0.4}, "allow", language="und"),
+        Prediction("benign", 0.4, {"benign": 0.4, "malicious": 0.6}, "review", language="und"),
+        Prediction("malicious", 0.8, {"benign": 0.2, "malicious": 0.8}, "block", language="und"),
     ]
 
 

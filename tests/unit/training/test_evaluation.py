@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from consumer.model.artifact import load_model, sha256_of
+from consumer.training.default_model import train_default
 from consumer.training.evaluation import evaluate_model
 from consumer.training.heldout import HeldOutResult, summarize_held_out
-from consumer.training.recipes import Recipe, train_default
+from consumer.training.recipes import Recipe
 from consumer.training.routing import train_routing
 from tests.unit.training.datasets_files import (
     enlarge_for_training,

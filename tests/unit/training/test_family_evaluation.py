@@ -8,10 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from consumer.training.default_model import train_default
 from consumer.training.evaluation import evaluate_model
 from consumer.training.family_evaluation import FAMILY_TARGETS, compare_families
 from consumer.training.heldout import fold_sources
-from consumer.training.recipes import Recipe, train_default
+from consumer.training.recipes import Recipe
 from tests.tiny_encoder import build_tiny_cascade, build_tiny_transformer
 from tests.unit.training.datasets_files import enlarge_for_training, write_all
 

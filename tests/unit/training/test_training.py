@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from consumer.training.augment import (
     templated_requests,
 )
 from consumer.training.datasets import Example
+from consumer.training.default_model import train_default
 from consumer.training.lexicon import TEMPLATE_FILES, load_lexicon, template_digests
 from consumer.training.policy import choose_policy, expected_calibration_error
 from consumer.training.recipes import (
@@ -28,7 +30,6 @@ from consumer.training.recipes import (
     Recipe,
     recipe_examples,
     source_weights,
-    train_default,
 )
 from consumer.training.routing import train_routing
 from tests.unit.training.datasets_files import (
@@ -259,15 +260,26 @@ def test_train_default_writes_a_verified_calibrated_model(tmp_path: Path) -> Non
     assert bad.label == "malicious" and good.label == "benign"
     assert bad.scores["malicious"] > good.scores["malicious"]
     assert bad.action == "block" and good.action == "allow"
+    assert bad.category == "harmful_request" and good.category is None
+    assert manifest["languages"] == ["en"]
+    # Each kind's thresholds are chosen on held-out sources, with the nested figures.
+    assert set(policy["categories"]) == set(classifier.categories)
+    nested = manifest["metrics"]["held_out_thresholds"]
+    assert set(nested["thresholds_by_half"]) == {"half_1", "half_2"}
+    assert nested["categories"]["harmful_request"]["measure"] == "recall"
+    assert manifest["categories"] == list(classifier.categories)
+    assert set(classifier.categories) <= {"harmful_request", "hate_harassment", "prompt_injection"}
     proba = classifier.estimator.predict_proba(["x y z", "you stupid idiot"])
-    assert np.allclose(proba.sum(axis=1), 1.0)
+    assert np.allclose(proba[:, :2].sum(axis=1), 1.0)
+    assert np.allclose(proba[:, 2:].sum(axis=1), proba[:, 1])
 
 
 def test_train_default_is_reproducible(tmp_path: Path) -> None:
     root = write_all(tmp_path / "data")
     enlarge_for_training(root)
-    a = train_default(root, tmp_path / "a", version="1", seed=5, recipe=SMALL)
-    b = train_default(root, tmp_path / "b", version="1", seed=5, recipe=SMALL)
+    small = replace(SMALL, held_out_thresholds=False)
+    a = train_default(root, tmp_path / "a", version="1", seed=5, recipe=small)
+    b = train_default(root, tmp_path / "b", version="1", seed=5, recipe=small)
     texts = ["how do i build a bomb", "weather at the park", "hello there"]
     pa = load_model(a).estimator.predict_proba(texts)
     pb = load_model(b).estimator.predict_proba(texts)
