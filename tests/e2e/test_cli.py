@@ -189,9 +189,15 @@ def test_produce_then_run_with_the_shipped_model(
     assert sorted(Verdict.model_validate_json(v.value or b"").id for v in verdicts) == sorted(
         f"p{i}" for i in range(300)
     )
-    assert {Verdict.model_validate_json(v.value or b"").model.name for v in verdicts} == {
-        "malicious-content"
-    }
+    parsed = [Verdict.model_validate_json(v.value or b"") for v in verdicts]
+    assert {v.model.name for v in parsed} == {"malicious-content"}
+    # Every verdict names the kinds of harm and the language; a malicious one its kind.
+    kinds = {"harmful_request", "hate_harassment", "prompt_injection"}
+    assert all(v.categories is not None and set(v.categories) == kinds for v in parsed)
+    assert all(v.language is not None for v in parsed)
+    flagged = [v for v in parsed if v.label == "malicious"]
+    assert flagged and all(v.category in kinds for v in flagged)
+    assert all(v.category is None for v in parsed if v.label == "benign")
     code, _ = worker.terminate()
     assert code == 0
 

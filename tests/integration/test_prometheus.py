@@ -36,6 +36,7 @@ import httpx
 import orjson
 import pytest
 
+from consumer.config.paths import default_model_path
 from tests.conftest import Topics, labelled_texts
 from tests.integration.conftest import RunWorker
 from tests.kafka_helpers import BackgroundStream, produce
@@ -287,6 +288,8 @@ def test_dashboard_and_alert_queries_run_on_a_real_prometheus(
     worker = run_worker(
         topics=t,
         KAFKA_STATISTICS_INTERVAL_MS="1000",
+        # The shipped model names kinds of harm (the panel of verdicts by kind).
+        MODEL_PATH=str(default_model_path()),
         SHADOW_MODEL_PATH=str(tiny_model_path),
         DRIFT_MIN_VERDICTS="10",
         FEEDBACK_TOPIC=feedback_topic,
