@@ -43,8 +43,9 @@ def write_tokenizer(path: Path) -> Path:
     return path
 
 
-def tiny_encoder_model(seed: int = 3, layers: int = 2) -> EncoderClassifier:
-    """A random BERT (`layers` layers, 32 wide) over `VOCAB` with the binary head."""
+def tiny_encoder_model(seed: int = 3, layers: int = 2, outputs: int = 2) -> EncoderClassifier:
+    """A random BERT (`layers` layers, 32 wide) over `VOCAB` with a head of `outputs`
+    logits (two: the binary head)."""
     import torch
     from transformers import BertConfig, BertModel
 
@@ -59,20 +60,27 @@ def tiny_encoder_model(seed: int = 3, layers: int = 2) -> EncoderClassifier:
         intermediate_size=64,
         max_position_embeddings=64,
     )
-    return EncoderClassifier(BertModel(config, add_pooling_layer=False), config.hidden_size)
+    encoder = BertModel(config, add_pooling_layer=False)
+    return EncoderClassifier(encoder, config.hidden_size, outputs)
 
 
 def build_tiny_transformer(
-    folder: Path, *, version: str = "0.0.1", seed: int = 3, excluded: Sequence[str] = ()
+    folder: Path,
+    *,
+    version: str = "0.0.1",
+    seed: int = 3,
+    excluded: Sequence[str] = (),
+    categories: Sequence[str] = (),
 ) -> Path:
     """Train nothing: a random 2-layer, 32-wide BERT, exported and calibrated on synthetic
-    labelled texts by `write_transformer_folder`."""
+    labelled texts by `write_transformer_folder` (with a logit per kind of harm when given
+    `categories`)."""
     from consumer.training.onnx_export import write_transformer_folder
     from consumer.training.transformer import TransformerRecipe
 
     folder.mkdir(parents=True, exist_ok=True)
     tokenizer = write_tokenizer(folder.parent / f"{folder.name}-tokenizer.json")
-    model = tiny_encoder_model(seed)
+    model = tiny_encoder_model(seed, outputs=1 + (len(categories) or 1))
     validation = [
         Example(
             text, label, "synthetic", "harmful_request" if label == MALICIOUS else "benign_prompt"
@@ -91,6 +99,7 @@ def build_tiny_transformer(
         name="tiny-transformer",
         version=version,
         extra={"recipe": "transformer", "seed": seed, "excluded_sources": sorted(excluded)},
+        categories=categories,
     )
 
 

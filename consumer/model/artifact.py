@@ -297,6 +297,7 @@ def _load_transformer(folder: Path, manifest: dict[str, Any], threads: int) -> P
                 calibration=ScoreMap.from_manifest(calibration) if calibration else None,
                 threads=threads,
                 tail_tokens=int(manifest.get("tail_tokens", 0)),
+                categories=[str(c) for c in manifest.get("categories") or ()],
             )
         except ImportError as exc:
             raise ModelArtifactError(f"model {folder}: {exc}") from None

@@ -8,6 +8,10 @@ so both signals together beat either alone). Texts outside the band keep the fas
 probability. The band is chosen on validation data for a stated share routed, so the
 cascade's cost is the fast model's plus that share of the transformer's.
 
+A fast stage that names kinds of harm (`categories_`) makes the cascade name them: a text
+the transformer read takes the transformer's shares of the kinds when it names the same
+ones, the fast stage's otherwise, and the shares split the text's final probability.
+
 `stage_counts` holds how many texts each stage decided since it was last read; the stream
 turns it into a metric. The model package knows nothing of metrics.
 """
@@ -21,9 +25,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from consumer.model.transformer import kind_shares, margin_of
+
 __all__ = ["Cascade", "CascadeParams", "logit"]
 
 _EPS = 1e-6
+
+
+def _shares(kinds: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """Each kind's share of the malicious probability from the fast stage's columns."""
+    return kinds / np.maximum(total, _EPS)[:, None]
 
 
 def logit(p: np.ndarray) -> np.ndarray:
@@ -40,6 +51,8 @@ class _Stage(Protocol):
 
 class _Transformer(_Stage, Protocol):
     def margins(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,20 +115,35 @@ class Cascade:
         self.transformer: _Transformer = transformer  # type: ignore[assignment]
         self.params = params
         self.classes_ = fast.classes_
+        kinds = [str(c) for c in getattr(fast, "categories_", ())]
+        self.categories_ = np.asarray(kinds, dtype=object)
+        #: The transformer names the same kinds: routed texts take its shares of them.
+        self._transformer_kinds = bool(kinds) and kinds == [
+            str(c) for c in getattr(transformer, "categories_", ())
+        ]
         self._counts = {"fast": 0, "transformer": 0}
         self._lock = threading.Lock()
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         proba = np.asarray(self.fast.predict_proba(texts), dtype=np.float64)
         p = proba[:, 1].copy()
+        share = _shares(proba[:, 2:], proba[:, 1]) if len(self.categories_) else None
         routed = np.flatnonzero(self.params.routed(p))
         if routed.size:
-            margin = self.transformer.margins([texts[i] for i in routed.tolist()])
+            chosen = [texts[i] for i in routed.tolist()]
+            if self._transformer_kinds and share is not None:
+                logits = self.transformer.logits(chosen)
+                margin = margin_of(logits)
+                share[routed] = kind_shares(logits)
+            else:
+                margin = self.transformer.margins(chosen)
             p[routed] = self.params.stacked(p[routed], margin)
         with self._lock:
             self._counts["transformer"] += int(routed.size)
             self._counts["fast"] += len(texts) - int(routed.size)
-        return np.column_stack([1.0 - p, p])
+        if share is None:
+            return np.column_stack([1.0 - p, p])
+        return np.column_stack([1.0 - p, p, p[:, None] * share])
 
     def stage_counts(self) -> dict[str, int]:
         """Texts decided by each stage since the last call (and reset the counts)."""

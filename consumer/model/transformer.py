@@ -13,7 +13,11 @@ role-play preamble.
 
 The encoder's output is a margin (malicious logit minus benign logit); a monotone map fitted
 on validation rows (isotonic, stored as its knots in the manifest) turns it into a
-calibrated probability, the same contract as the scikit-learn family's `predict_proba`.
+calibrated probability, the same contract as the scikit-learn family's `predict_proba`. A
+model that names kinds of harm (`categories` in its manifest) has a head of one benign logit
+and one per kind: its margin is the malicious log-odds (the log-sum-exp of the kinds' logits
+less the benign one), and the kinds' softmax shares out the calibrated probability, as the
+scikit-learn family's categories do.
 
 onnxruntime and tokenizers are an optional extra (`pip install
 'content-classifier[transformer]'`): this module imports them only when a model is built.
@@ -36,7 +40,9 @@ __all__ = [
     "TRANSFORMER_EXTRA_HINT",
     "ScoreMap",
     "TransformerTextModel",
+    "kind_shares",
     "load_tokenizer",
+    "margin_of",
     "pad_batch",
     "runtime_versions",
     "token_ids",
@@ -143,7 +149,8 @@ class ScoreMap:
 
 
 class TransformerTextModel:
-    """`classes_` and `predict_proba` over an ONNX encoder with a binary head."""
+    """`classes_` and `predict_proba` over an ONNX encoder with a binary head, or a head of
+    benign and the kinds of harm (`categories_`)."""
 
     def __init__(
         self,
@@ -156,6 +163,7 @@ class TransformerTextModel:
         threads: int = 0,
         sub_batch: int = SUB_BATCH,
         tail_tokens: int = 0,
+        categories: Sequence[str] = (),
     ) -> None:
         onnxruntime, _ = _runtime()
         if len(classes) != 2:
@@ -179,10 +187,12 @@ class TransformerTextModel:
         self.tail_tokens = tail_tokens
         self.calibration = calibration
         self.sub_batch = sub_batch
+        self.categories_ = np.asarray(list(categories), dtype=object)
 
-    def margins(self, texts: Sequence[str]) -> np.ndarray:
-        """The encoder's raw margin (positive minus negative logit) for each text, in order."""
-        out = np.empty(len(texts), dtype=np.float64)
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's logits for each text, in order: benign, then malicious or each
+        kind of harm."""
+        out = np.empty((len(texts), 1 + max(1, len(self.categories_))), dtype=np.float64)
         if not texts:
             return out
         ids = token_ids(self._tokenizer, texts, self.max_length, self.tail_tokens)
@@ -194,8 +204,17 @@ class TransformerTextModel:
             if self._token_types:
                 feed["token_type_ids"] = np.zeros_like(input_ids)
             (logits,) = self._session.run(["logits"], feed)
-            out[chosen] = logits[:, 1] - logits[:, 0]
+            if logits.shape[1] != out.shape[1]:
+                raise ValueError(
+                    f"the encoder gives {logits.shape[1]} logits, the manifest "
+                    f"{out.shape[1]} (benign and {list(self.categories_) or ['malicious']})"
+                )
+            out[chosen] = logits
         return out
+
+    def margins(self, texts: Sequence[str]) -> np.ndarray:
+        """The encoder's raw margin (the malicious log-odds) for each text, in order."""
+        return margin_of(self.logits(texts))
 
     def probability(self, margin: np.ndarray) -> np.ndarray:
         """P(malicious) of margins: the calibration map, or the logistic without one."""
@@ -203,5 +222,23 @@ class TransformerTextModel:
         return 1.0 / (1.0 + np.exp(-margin)) if calibration is None else calibration(margin)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        p = self.probability(self.margins(texts))
-        return np.column_stack([1.0 - p, p])
+        logits = self.logits(texts)
+        p = self.probability(margin_of(logits))
+        if not len(self.categories_):
+            return np.column_stack([1.0 - p, p])
+        return np.column_stack([1.0 - p, p, p[:, None] * kind_shares(logits)])
+
+
+def margin_of(logits: np.ndarray) -> np.ndarray:
+    """The malicious log-odds of [benign, malicious...] logits: the log-sum-exp of the
+    malicious columns less the benign one (with two columns, their difference)."""
+    rest = logits[:, 1:]
+    top = rest.max(axis=1)
+    return top + np.log(np.exp(rest - top[:, None]).sum(axis=1)) - logits[:, 0]
+
+
+def kind_shares(logits: np.ndarray) -> np.ndarray:
+    """Each kind's share of the malicious probability: the softmax of the kinds' logits."""
+    rest = logits[:, 1:]
+    e = np.exp(rest - rest.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)

@@ -169,6 +169,7 @@ def build_cascade(
     manifest = {
         "family": CASCADE_FAMILY,
         "labels": list(fast.labels),
+        **({"categories": list(fast.categories)} if fast.categories else {}),
         "stages": stages,
         "routing": params.to_manifest(),
         "metrics": metrics,

@@ -114,9 +114,11 @@ def write_transformer_folder(
     version: str,
     extra: dict[str, Any],
     signing_key: SigningKey | None = None,
+    categories: Sequence[str] = (),
 ) -> Path:
     """Export, calibrate on `validation` with the exported model, and write the folder:
-    model.onnx, tokenizer.json, manifest.json (sha256 of each), MODEL_CARD.md."""
+    model.onnx, tokenizer.json, manifest.json (sha256 of each), MODEL_CARD.md. A model
+    whose head has a logit per kind of harm lists them (`categories`)."""
     out.mkdir(parents=True, exist_ok=True)
     export_onnx(model, out / ONNX_FILE, quantize=recipe.quantize)
     shutil.copyfile(tokenizer_path, out / TOKENIZER_FILE)
@@ -127,6 +129,7 @@ def write_transformer_folder(
         max_length=recipe.max_length,
         calibration=None,
         tail_tokens=recipe.tail_tokens,
+        categories=categories,
     )
     texts = [e.text for e in validation]
     y = np.fromiter((e.label == MALICIOUS for e in validation), dtype=np.int8, count=len(texts))
@@ -147,6 +150,7 @@ def write_transformer_folder(
     manifest = {
         "family": "transformer",
         "labels": [BENIGN, MALICIOUS],
+        **({"categories": list(categories)} if categories else {}),
         "files": {
             ONNX_FILE: sha256_of(out / ONNX_FILE),
             TOKENIZER_FILE: sha256_of(out / TOKENIZER_FILE),

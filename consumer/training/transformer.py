@@ -39,13 +39,14 @@ from torch import nn
 
 from consumer.model.artifact import TOKENIZER_FILE, sha256_of
 from consumer.model.transformer import load_tokenizer, pad_batch, token_ids
-from consumer.training.datasets import MALICIOUS, Example, load_all
+from consumer.training.datasets import Example, load_all
 from consumer.training.datasets import sources as source_catalogue
 from consumer.training.onnx_export import write_transformer_folder
 from consumer.training.recipes import (
     DEFAULT_MODEL_NAME,
     DEFAULT_RECIPE,
     DEFAULT_SEED,
+    category_targets,
     recipe_examples,
     source_weights,
     training_data,
@@ -102,13 +103,14 @@ def base_encoder_dir() -> Path:
 
 
 class EncoderClassifier(nn.Module):
-    """A BERT-style encoder, mean pooling over real tokens, a linear head to two logits."""
+    """A BERT-style encoder, mean pooling over real tokens, a linear head to `outputs`
+    logits: benign and malicious, or benign and each kind of harm."""
 
-    def __init__(self, encoder: nn.Module, hidden: int) -> None:
+    def __init__(self, encoder: nn.Module, hidden: int, outputs: int = 2) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(0.1)
-        self.head = nn.Linear(hidden, 2)
+        self.head = nn.Linear(hidden, outputs)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]
@@ -277,12 +279,15 @@ def train_transformer(
     train_rows, validation = _split(examples, recipe, seed)
     base = base_encoder_dir()
     ids = _token_ids(base / TOKENIZER_FILE, [e.text for e in train_rows], recipe)
-    y = np.fromiter((e.label == MALICIOUS for e in train_rows), dtype=np.int8, count=len(ids))
+    # The head: benign and each kind of harm the rows hold (the default recipe's kinds), so
+    # each kind learns against the benign rows that look like it.
+    categories, kinds = category_targets(train_rows, DEFAULT_RECIPE)
+    y = kinds + 1
     log.info("fine-tune rows", train=len(ids), validation=len(validation), excluded=excluded)
     encoder = _first_layers(
         AutoModel.from_pretrained(str(base), local_files_only=True), recipe.layers
     )
-    model = EncoderClassifier(encoder, int(encoder.config.hidden_size))
+    model = EncoderClassifier(encoder, int(encoder.config.hidden_size), 1 + len(categories))
     run = fine_tune(model, ids, y, recipe, seed, max_seconds)
     catalogue = source_catalogue()
     used = sorted({e.source for e in examples} & set(catalogue))
@@ -294,6 +299,7 @@ def train_transformer(
         recipe,
         name=TRANSFORMER_MODEL_NAME,
         version=version,
+        categories=categories,
         extra={
             "recipe": "transformer",
             "languages": ["en"],
