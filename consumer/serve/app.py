@@ -205,8 +205,6 @@ class Api:
         if self.policies is not None:
             decided = self.policies.apply(classifier, [(asked, p) for p in predictions])
             predictions = [p for _, p in decided]
-        if self.metrics is not None:
-            self.metrics.count_kinds(predictions)
         if self.scores is not None:
             self.scores.add(classifier, predictions)
         return asked, classifier, predictions

@@ -166,6 +166,11 @@ def test_concurrent_requests_are_all_answered(server: Server) -> None:
     assert re.search(r"^content_classifier_model_info\{", metrics, re.M)
     scored = re.findall(r"^content_classifier_score_count\{[^}]*\} (\S+)$", metrics, re.M)
     assert sum(float(n) for n in scored) >= 64
+    # Each answered verdict is counted by language once, as its score is.
+    languages = re.findall(
+        r"^content_classifier_verdict_languages_total\{[^}]*\} (\S+)$", metrics, re.M
+    )
+    assert sum(float(n) for n in languages) == sum(float(n) for n in scored)
     assert "content_classifier_broker_up" not in metrics
     assert "content_classifier_loop_last_turn" not in metrics
 
