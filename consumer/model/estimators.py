@@ -31,6 +31,7 @@ __all__ = [
     "CategorisedTextModel",
     "ScoreCalibrator",
     "malicious_log_odds",
+    "malicious_parts",
 ]
 
 # Calibrated probabilities are kept this far from 0 and 1: an isotonic map reaches both ends,
@@ -123,18 +124,27 @@ class CategorisedTextModel(CalibratedTextModel):
             )
         self.categories_ = np.asarray(list(categories), dtype=object)
 
+    def _proba(self, texts: Sequence[str]) -> np.ndarray:
+        """The linear model's probabilities over ("benign", *categories)."""
+        features = self.vectorizer.transform(normalize_batch(list(texts)))
+        return np.asarray(self.linear.predict_proba(features), dtype=np.float64)
+
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
         """The malicious log-odds, 1 - P(benign) against P(benign)."""
-        proba = self.linear.predict_proba(self.vectorizer.transform(normalize_batch(texts)))
-        return malicious_log_odds(proba)
+        return malicious_log_odds(self._proba(texts))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        features = self.vectorizer.transform(normalize_batch(list(texts)))
-        proba = np.asarray(self.linear.predict_proba(features), dtype=np.float64)
-        positive = self.calibrator.transform(malicious_log_odds(proba))
-        kinds = proba[:, 1:]
-        share = kinds / np.maximum(kinds.sum(axis=1, keepdims=True), 1e-12)
+        odds, share = malicious_parts(self._proba(texts))
+        positive = self.calibrator.transform(odds)
         return np.column_stack([1.0 - positive, positive, positive[:, None] * share])
+
+
+def malicious_parts(proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the malicious log-odds, each kind's share of the malicious probability) of a
+    multinomial model's probabilities over ("benign", *kinds)."""
+    kinds = proba[:, 1:]
+    share = kinds / np.maximum(kinds.sum(axis=1, keepdims=True), 1e-12)
+    return malicious_log_odds(proba), share
 
 
 def malicious_log_odds(proba: np.ndarray) -> np.ndarray:

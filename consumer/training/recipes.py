@@ -44,7 +44,7 @@ from consumer.model.estimators import (
     CalibratedTextModel,
     CategorisedTextModel,
     ScoreCalibrator,
-    malicious_log_odds,
+    malicious_parts,
 )
 from consumer.model.textprep import normalize_batch
 from consumer.training.augment import (
@@ -60,9 +60,7 @@ from consumer.training.datasets import (
     file_digests,
 )
 from consumer.training.lexicon import template_digests
-from consumer.training.policy import (
-    choose_policy,
-)
+from consumer.training.policy import choose_policy
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -283,9 +281,9 @@ def _scores(
     if not categories:
         return np.asarray(linear.decision_function(features), dtype=np.float64), None
     proba = linear.predict_proba(features)
-    share = np.zeros((proba.shape[0], categories), dtype=np.float64)
-    share[:, np.asarray(linear.classes_[1:]) - 1] = proba[:, 1:]
-    return malicious_log_odds(proba), share / np.maximum(share.sum(axis=1, keepdims=True), 1e-12)
+    full = np.zeros((proba.shape[0], 1 + categories), dtype=np.float64)
+    full[:, np.asarray(linear.classes_)] = proba  # class 0 is benign, c + 1 category c
+    return malicious_parts(full)
 
 
 @dataclass(frozen=True)
