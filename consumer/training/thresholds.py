@@ -109,9 +109,9 @@ def held_out_scores(
     for half in (1, 2):
         held = fold_sources(half)
         fitted = fit_recipe(recipe_examples(examples, recipe, seed, exclude=held), recipe, seed)
+        kinds = fitted.categories or ("",)
         for (source, category), rows in held_out_rows(examples, held, max_rows, seed):
             proba = fitted.model.predict_proba([e.text for e in rows])
-            kinds = fitted.categories or ("",)
             top = proba[:, 2:].argmax(axis=1) if fitted.categories else np.zeros(len(rows), int)
             columns["source"] += [source] * len(rows)
             columns["category"] += [category] * len(rows)
@@ -134,11 +134,13 @@ class _Rates:
 
     def __init__(self, scores: HeldOutScores, kinds: Sequence[str]) -> None:
         keys = [f"{s}:{c}" for s, c in zip(scores.source, scores.category, strict=True)]
-        names, self.index = np.unique(np.asarray(keys, dtype=object), return_inverse=True)
+        names, first, self.index = np.unique(
+            np.asarray(keys, dtype=object), return_index=True, return_inverse=True
+        )
         self.rows = np.bincount(self.index, minlength=len(names)).astype(np.float64)
-        meta = {f"{s}:{c}": (s, c) for s, c in zip(scores.source, scores.category, strict=True)}
-        category = [meta[name][1] for name in names]
-        source = [meta[name][0] for name in names]
+        source, category = scores.source[first].tolist(), scores.category[first].tolist()
+        #: (source, category) of each rate, in the order `rates` gives them.
+        self.keys = list(zip(source, category, strict=True))
         self.malicious = np.array([not c.startswith("benign") for c in category])
         self.ordinary = np.array(
             [
@@ -151,8 +153,12 @@ class _Rates:
         lookup = {k: i for i, k in enumerate(kinds)}
         self.kind = np.array([lookup.get(k, 0) for k in scores.kind], dtype=np.int64)
 
+    def flags(self, thresholds: np.ndarray) -> np.ndarray:
+        """Each row flagged by its most probable kind's threshold."""
+        return self.proba >= thresholds[self.kind]
+
     def rates(self, thresholds: np.ndarray) -> np.ndarray:
-        flagged = self.proba >= thresholds[self.kind]
+        flagged = self.flags(thresholds)
         return np.bincount(self.index, weights=flagged, minlength=len(self.rows)) / self.rows
 
     def value(self, thresholds: np.ndarray, budget: Budget) -> float:
@@ -214,20 +220,13 @@ def choose_held_out_policy(
     )
 
 
-def _flags(scores: HeldOutScores, kinds: Sequence[str], policy: Policy) -> np.ndarray:
-    table = np.array([policy.for_category(k).threshold for k in kinds] or [policy.threshold])
-    lookup = {k: i for i, k in enumerate(kinds)}
-    index = np.array([lookup.get(k, 0) for k in scores.kind], dtype=np.int64)
-    return scores.proba >= table[index]
-
-
 def nested_report(
     scores: HeldOutScores, kinds: Sequence[str], model: Policy, harm: dict[str, str]
 ) -> dict[str, Any]:
     """Each half measured with thresholds chosen on the other half only: per training
     category, the mean flag rate over its sources (recall for malicious ones), and the
     share of flagged malicious rows named with their own kind of harm."""
-    by_key: dict[tuple[str, str], list[float]] = {}
+    by_key: dict[tuple[str, str], float] = {}
     right = flagged_malicious = 0
     thresholds: dict[str, Any] = {}
     for half in (1, 2):
@@ -237,17 +236,16 @@ def nested_report(
             continue
         policy = choose_held_out_policy(chosen_on, kinds, model)
         thresholds[f"half_{half}"] = policy.to_manifest()
-        flags = _flags(measured, kinds, policy)
-        for key in sorted(set(zip(measured.source, measured.category, strict=True))):
-            mask = (measured.source == key[0]) & (measured.category == key[1])
-            by_key[key] = [float(flags[mask].mean()), int(mask.sum())]
-        hit = flags & measured.malicious
+        rates = _Rates(measured, kinds)
+        table = np.array([policy.for_category(k).threshold for k in kinds] or [policy.threshold])
+        by_key.update(zip(rates.keys, rates.rates(table).tolist(), strict=True))
+        hit = rates.flags(table) & measured.malicious
         if kinds:
             truth = np.array([harm.get(c, "") for c in measured.category[hit]], dtype=object)
             right += int((measured.kind[hit] == truth).sum())
         flagged_malicious += int(hit.sum())
     per_category: dict[str, list[float]] = defaultdict(list)
-    for (_, category), (rate, _) in by_key.items():
+    for (_, category), rate in by_key.items():
         per_category[category].append(rate)
     summary = {
         category: {
@@ -259,7 +257,7 @@ def nested_report(
     }
     return {
         "categories": summary,
-        "sources": {f"{s}:{c}": round(v[0], 4) for (s, c), v in sorted(by_key.items())},
+        "sources": {f"{s}:{c}": round(v, 4) for (s, c), v in sorted(by_key.items())},
         "right_category_of_flagged_malicious": (
             round(right / flagged_malicious, 4) if kinds and flagged_malicious else None
         ),
