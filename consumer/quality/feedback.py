@@ -75,9 +75,8 @@ class Rejected:
     """A feedback record that counts for nothing: `reason` is a metric label, `detail` is
     for the log line (it never holds the content)."""
 
-    reason: (
-        str  # invalid_json, invalid_record, unknown_id, unknown_label, unknown_category, duplicate
-    )
+    #: invalid_json, invalid_record, unknown_id, unknown_label, unknown_category, duplicate
+    reason: str
     detail: str
 
 
